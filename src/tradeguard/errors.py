@@ -1,0 +1,162 @@
+"""tradeguard's one error tree.
+
+Every error tradeguard raises derives from :class:`TradeguardError`. Foreign errors
+(sqlite3, psycopg, ccxt, OSError) are translated at the adapter boundary into the most
+specific class here, with ``raise ... from exc`` so the cause stays visible.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AmbiguousOutcomeError",
+    "AuthenticationError",
+    "ConfigError",
+    "CorruptRecordError",
+    "CorruptSnapshotError",
+    "CyclicDependencyError",
+    "DomainError",
+    "ExchangeError",
+    "ExchangeUnavailableError",
+    "InsufficientFundsError",
+    "InvalidOrderError",
+    "InvalidTransitionError",
+    "JournalCorruptionError",
+    "OrderNotFoundError",
+    "RateLimitedError",
+    "RecoveryError",
+    "StaleEpochError",
+    "StoreClosedError",
+    "StoreError",
+    "StoreFailedError",
+    "StoreNotFoundError",
+    "TradeguardError",
+    "UnsupportedVersionError",
+]
+
+
+class TradeguardError(Exception):
+    """Root of every error tradeguard raises."""
+
+
+# --- configuration -------------------------------------------------------------------
+
+
+class ConfigError(TradeguardError):
+    """A configuration file or option is invalid; the message names the key and file."""
+
+
+# --- domain (pure core) --------------------------------------------------------------
+
+
+class DomainError(TradeguardError):
+    """An event cannot be applied to the current state."""
+
+
+class InvalidTransitionError(DomainError):
+    """An order (or flag) cannot move from its current state by this event."""
+
+
+# --- storage -------------------------------------------------------------------------
+
+
+class StoreError(TradeguardError):
+    """A storage backend failed."""
+
+
+class StoreNotFoundError(StoreError):
+    """No store exists at the given location (and creating one was not asked for)."""
+
+
+class StoreClosedError(StoreError):
+    """The store was closed; no more reads or writes."""
+
+
+class StoreFailedError(StoreError):
+    """A write failed with an unknown outcome (e.g. fsync failed).
+
+    The commit may or may not be on disk. The store refuses every later write until it
+    is reopened, and recovery settles what is there. The failed commit is never retried.
+    """
+
+
+class StaleEpochError(StoreError):
+    """The writer's epoch (fencing token) is older than the store's: another writer holds
+    the lease. Nothing was written."""
+
+
+class UnsupportedVersionError(StoreError):
+    """A record or snapshot has a schema version this build cannot read or upcast."""
+
+
+class CorruptRecordError(StoreError):
+    """A journal record fails its checksum or breaks the sequence."""
+
+    def __init__(self, message: str, *, seq: int | None = None) -> None:
+        super().__init__(message)
+        self.seq = seq
+
+
+class CorruptSnapshotError(StoreError):
+    """A snapshot fails its checksum or cannot be decoded."""
+
+    def __init__(self, message: str, *, seq: int | None = None) -> None:
+        super().__init__(message)
+        self.seq = seq
+
+
+class JournalCorruptionError(StoreError):
+    """Corruption in the middle of the journal: valid records follow invalid ones.
+
+    Recovery stops here unless the user accepts losing what follows the damage.
+    """
+
+    def __init__(self, message: str, *, corrupt_seqs: list[int]) -> None:
+        super().__init__(message)
+        self.corrupt_seqs = corrupt_seqs
+
+
+# --- recovery ------------------------------------------------------------------------
+
+
+class RecoveryError(TradeguardError):
+    """Recovery could not restore a consistent state."""
+
+
+class CyclicDependencyError(RecoveryError):
+    """Component recovery steps depend on each other in a cycle."""
+
+
+# --- exchange ------------------------------------------------------------------------
+
+
+class ExchangeError(TradeguardError):
+    """The exchange (or the way to it) failed."""
+
+
+class AmbiguousOutcomeError(ExchangeError):
+    """The request may or may not have taken effect (timeout, dropped connection, 5xx,
+    a submit answered without an order id). The order becomes UNKNOWN, never REJECTED."""
+
+
+class ExchangeUnavailableError(ExchangeError):
+    """The exchange cannot be reached or is in maintenance; nothing was done."""
+
+
+class RateLimitedError(ExchangeError):
+    """The exchange refused the request because of rate limits."""
+
+
+class AuthenticationError(ExchangeError):
+    """API key, secret or signature rejected."""
+
+
+class InvalidOrderError(ExchangeError):
+    """The exchange rejected the order (filters, duplicate client id, bad parameters)."""
+
+
+class InsufficientFundsError(InvalidOrderError):
+    """The exchange rejected the order for lack of balance or margin."""
+
+
+class OrderNotFoundError(ExchangeError):
+    """The exchange has no such order."""
