@@ -24,6 +24,7 @@ __all__ = [
     "OrderNotFoundError",
     "RateLimitedError",
     "RecoveryError",
+    "SimulatorRejectionError",
     "StaleEpochError",
     "StoreClosedError",
     "StoreError",
@@ -160,3 +161,19 @@ class InsufficientFundsError(InvalidOrderError):
 
 class OrderNotFoundError(ExchangeError):
     """The exchange has no such order."""
+
+
+# --- simulator -----------------------------------------------------------------------
+
+
+class SimulatorRejectionError(TradeguardError):
+    """The built-in exchange simulator refuses a request, as Binance would.
+
+    Carries Binance's numeric error ``code`` and the HTTP ``http_status`` the simulator
+    answers with; the message is Binance's ``msg`` text.
+    """
+
+    def __init__(self, code: int, message: str, *, http_status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.http_status = http_status

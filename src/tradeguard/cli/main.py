@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tradeguard.cli import run_cmd, sim_cmd, store_cmds  # noqa: F401 - registers commands
 from tradeguard.cli.app import app
 
 __all__ = ["main"]

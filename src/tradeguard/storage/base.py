@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import concurrent.futures
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from tradeguard.storage.groupcommit import StoreStats
 from tradeguard.storage.records import (
     AppendResult,
     NewRecord,
@@ -46,9 +48,18 @@ class Store(abc.ABC):
         the failed commit is never retried.
         """
 
+    @abc.abstractmethod
+    def submit(
+        self, records: Sequence[NewRecord], *, epoch: int
+    ) -> concurrent.futures.Future[AppendResult]:
+        """Queue an append and return at once; the future resolves when it is durable
+        (or fails as ``append`` would). Jobs are committed in the order they were
+        submitted, so a caller that submits A before B gets A's seqs before B's. The
+        session journal relies on this to keep its state in sequence order."""
+
     async def append_async(self, records: Sequence[NewRecord], *, epoch: int) -> AppendResult:
         """``append`` for asyncio callers; many concurrent tasks share one commit."""
-        return await asyncio.to_thread(self.append, records, epoch=epoch)
+        return await asyncio.wrap_future(self.submit(records, epoch=epoch))
 
     @abc.abstractmethod
     def read(self, after_seq: int = 0, limit: int | None = None) -> Iterator[StoredRecord]:
@@ -113,6 +124,10 @@ class Store(abc.ABC):
     def last_run(self) -> RunInfo | None:
         """The newest run marker, read-only."""
 
+    @abc.abstractmethod
+    def runs(self) -> list[RunInfo]:
+        """Every run marker of the session, oldest first."""
+
     # --- schema, backup, lifecycle ---------------------------------------------------
 
     @abc.abstractmethod
@@ -122,6 +137,17 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def backup(self, dest: Path) -> Path:
         """Write a consistent online copy of the store under ``dest``; return its path."""
+
+    @abc.abstractmethod
+    def import_from(self, source: Store) -> None:
+        """Copy everything of ``source``'s session (journal rows exactly as stored,
+        snapshots, quarantine, run markers, epoch) into this store, in one transaction.
+        Refuses (``StoreError``) unless this store's session is empty. Used by backup
+        and restore across backends."""
+
+    @abc.abstractmethod
+    def stats(self) -> StoreStats:
+        """Writer counters: commits, jobs, appends, largest group, poisoned."""
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -105,7 +105,7 @@ def chain_crc(
     prev_crc: int,
     *,
     seq: int,
-    type: str,  # noqa: A002 - mirrors the record field
+    type: str,
     version: int,
     ts_ns: int,
     epoch: int,

@@ -1,0 +1,160 @@
+"""What every command shares: options, opening the store, output, error handling.
+
+Commands are thin: parse options, open the library object, call it, print. Errors from
+the library are printed as one clear line (or a JSON object with ``--json``) and turn
+into exit code 2; a check that finds problems exits 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import msgspec
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from tradeguard.config import Config, load_config
+from tradeguard.errors import TradeguardError
+from tradeguard.logs import configure_logging
+from tradeguard.storage import open_store
+from tradeguard.storage.base import Store
+
+__all__ = [
+    "ConfigOpt",
+    "DataDirOpt",
+    "JsonOpt",
+    "StoreOpt",
+    "err_console",
+    "handle_errors",
+    "open_configured_store",
+    "print_json",
+    "progress_bar",
+    "resolve",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+err_console = Console(stderr=True)
+out_console = Console()
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="TOML config file (default: ./tradeguard.toml if present)."
+    ),
+]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option("--data-dir", "-d", help="SQLite data directory (default: ./tradeguard-data)."),
+]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", help="Store URL instead of --data-dir, e.g. postgresql://user@host/db."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts.")]
+SessionOpt = Annotated[
+    str | None, typer.Option("--session", help="Session id inside the store (default: default).")
+]
+
+
+def resolve(
+    config_path: Path | None, data_dir: Path | None, store_url: str | None
+) -> tuple[Config, str]:
+    """Load the config and work out the store URL (``--store`` > ``--data-dir`` > config)."""
+    config = load_config(config_path, required=config_path is not None)
+    if store_url and data_dir:
+        raise typer.BadParameter("give either --data-dir or --store, not both")
+    if store_url:
+        return config, store_url
+    if data_dir is not None:
+        return config, f"sqlite:///{data_dir}"
+    return config, config.storage.url
+
+
+def open_configured_store(
+    config: Config,
+    url: str,
+    *,
+    session: str | None = None,
+    create: bool = False,
+    readonly: bool = False,
+) -> Store:
+    """Open the store a command works on."""
+    return open_store(
+        url,
+        session_id=session or config.storage.session_id,
+        create=create,
+        synchronous=config.storage.synchronous,
+        readonly=readonly,
+    )
+
+
+def to_builtins(obj: object) -> Any:
+    """Plain data for JSON output: Decimals as strings, structs as objects."""
+    return msgspec.to_builtins(obj, enc_hook=str)
+
+
+def print_json(obj: object) -> None:
+    """Print ``obj`` as one JSON object on stdout."""
+    sys.stdout.write(json.dumps(to_builtins(obj), sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+def setup_cli_logging(config: Config, *, quiet: bool) -> None:
+    """CLI logging: warnings and errors to stderr (nothing at all with ``--json``)."""
+    configure_logging(
+        level=config.log.level,
+        fmt=config.log.format,
+        stream_level="critical" if quiet else "warning",
+    )
+
+
+def handle_errors(json_flag_name: str = "json") -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Turn tradeguard errors into one clear line (or JSON) and exit code 2."""
+
+    def decorator(func: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return func(*args, **kwargs)
+            except TradeguardError as exc:
+                if kwargs.get(json_flag_name):
+                    print_json({"ok": False, "error": str(exc), "error_type": type(exc).__name__})
+                else:
+                    err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
+                raise typer.Exit(2) from exc
+
+        return wrapper
+
+    return decorator
+
+
+@contextmanager
+def progress_bar(description: str, *, enabled: bool) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on stderr; yields ``update(done, total)``. Silent when disabled."""
+    if not enabled or not err_console.is_terminal:
+        yield lambda done, total: None
+        return
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+    with progress:
+        task: TaskID = progress.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=max(total, done) or None)
+
+        yield update

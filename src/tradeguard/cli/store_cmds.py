@@ -1,0 +1,277 @@
+"""Commands over a store: recover, verify, journal, status, backup, restore."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from tradeguard.cli.app import app
+from tradeguard.cli.common import (
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
+    SessionOpt,
+    StoreOpt,
+    handle_errors,
+    open_configured_store,
+    out_console,
+    print_json,
+    progress_bar,
+    resolve,
+    setup_cli_logging,
+    to_builtins,
+)
+from tradeguard.errors import CorruptRecordError, UnsupportedVersionError
+from tradeguard.recovery.manager import recover
+from tradeguard.recovery.verify import verify_store
+from tradeguard.status import session_status
+from tradeguard.storage.backup import list_backups, restore_backup, take_backup
+from tradeguard.storage.codec import decode_event
+
+__all__ = ["backup", "journal", "recover_cmd", "restore", "status", "verify"]
+
+
+def _iso(ts_ns: int | None) -> str:
+    if ts_ns is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts_ns / 1e9, tz=dt.UTC).isoformat(timespec="milliseconds")
+
+
+@app.command("recover")
+@handle_errors()
+def recover_cmd(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    store: StoreOpt = None,
+    session: SessionOpt = None,
+    accept_loss: Annotated[
+        bool,
+        typer.Option(
+            "--accept-loss",
+            help="On damage in the middle of the journal, quarantine everything from the "
+            "first damaged record on instead of stopping.",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report only; change nothing in the store.")
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Local recovery: detect an unclean shutdown, restore state, quarantine a damaged tail."""
+    cfg, url = resolve(config, data_dir, store)
+    setup_cli_logging(cfg, quiet=json)
+    with (
+        open_configured_store(cfg, url, session=session, readonly=dry_run) as st,
+        progress_bar("replaying journal", enabled=not json) as update,
+    ):
+        _, report = recover(
+            st,
+            accept_loss=accept_loss,
+            write=not dry_run,
+            snapshots_to_keep=cfg.storage.snapshots_to_keep,
+            progress=lambda p: update(p.done, p.total) if p.phase == "replay" else None,
+        )
+        if not dry_run:
+            # Recovery settled the store: record it as a run of its own that ended cleanly.
+            run_id = f"recover-{uuid.uuid4().hex[:12]}"
+            st.begin_run(run_id)
+            st.end_run(run_id)
+    if json:
+        print_json(report)
+        return
+    out_console.print(
+        f"[bold]recovery[/] {'(dry run) ' if dry_run else ''}"
+        f"previous shutdown: {'[red]unclean[/]' if report.unclean_shutdown else 'clean'}\n"
+        f"  snapshot seq: {report.snapshot_seq}  replayed events: {report.replayed_events:,}  "
+        f"last seq: {report.last_seq:,}\n"
+        f"  quarantined records: {report.quarantined_records}  "
+        f"skipped snapshots: {len(report.skipped_snapshots)}  "
+        f"duration: {report.duration_ms:.1f} ms"
+    )
+    for skipped in report.skipped_snapshots:
+        out_console.print(f"  [yellow]skipped snapshot {skipped.seq}[/]: {skipped.reason}")
+
+
+@app.command("verify")
+@handle_errors()
+def verify(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    store: StoreOpt = None,
+    session: SessionOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Check every record's checksum, sequence gaps and every snapshot; read-only.
+
+    Exits 1 when anything is wrong.
+    """
+    cfg, url = resolve(config, data_dir, store)
+    setup_cli_logging(cfg, quiet=json)
+    with (
+        open_configured_store(cfg, url, session=session, readonly=True) as st,
+        progress_bar("verifying", enabled=not json) as update,
+    ):
+        report = verify_store(st, progress=update)
+    if json:
+        print_json(report)
+    else:
+        verdict = "[green]ok[/]" if report.ok else "[bold red]NOT OK[/]"
+        out_console.print(
+            f"verify: {verdict}  last seq {report.last_seq:,}, "
+            f"{report.records_checked:,} records and {report.snapshots_checked} snapshots "
+            f"checked, {report.quarantined_records} quarantined, {report.duration_ms:.0f} ms"
+        )
+        for problem in report.problems[:50]:
+            out_console.print(f"  [red]{problem.where}[/]: {problem.what}")
+        if len(report.problems) > 50:
+            out_console.print(f"  ... and {len(report.problems) - 50} more")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("journal")
+@handle_errors()
+def journal(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    store: StoreOpt = None,
+    session: SessionOpt = None,
+    after: Annotated[int, typer.Option("--after", help="Show records after this seq.")] = 0,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many records.")] = 50,
+    json: JsonOpt = False,
+) -> None:
+    """List journal records, decoded."""
+    cfg, url = resolve(config, data_dir, store)
+    setup_cli_logging(cfg, quiet=json)
+    rows: list[dict[str, Any]] = []
+    with open_configured_store(cfg, url, session=session, readonly=True) as st:
+        last = st.last_seq()
+        for record in st.read(after_seq=after, limit=limit):
+            try:
+                payload: Any = to_builtins(
+                    decode_event(record.type, record.version, record.payload)
+                )
+                payload.pop("type", None)
+                payload.pop("ts_ns", None)
+            except (CorruptRecordError, UnsupportedVersionError) as exc:
+                payload = {"error": str(exc)}
+            rows.append({
+                "seq": record.seq,
+                "ts": _iso(record.ts_ns),
+                "type": record.type,
+                "version": record.version,
+                "epoch": record.epoch,
+                "data": payload,
+            })
+    if json:
+        print_json({"last_seq": last, "records": rows})
+        return
+    table = Table(title=f"journal (last seq {last:,})", show_lines=False)
+    for column in ("seq", "time (UTC)", "type", "v", "data"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        data = ", ".join(f"{k}={v}" for k, v in row["data"].items())
+        table.add_row(str(row["seq"]), row["ts"], row["type"], str(row["version"]), data)
+    out_console.print(table)
+
+
+@app.command("status")
+@handle_errors()
+def status(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    store: StoreOpt = None,
+    session: SessionOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Orders, positions, balances, flags, last seq and how the last run ended (read-only)."""
+    cfg, url = resolve(config, data_dir, store)
+    setup_cli_logging(cfg, quiet=json)
+    with open_configured_store(cfg, url, session=session, readonly=True) as st:
+        report = session_status(st)
+    if json:
+        print_json(report)
+        return
+    out_console.print(
+        f"last seq {report.last_seq:,}; last run ended "
+        f"{'cleanly' if report.clean_shutdown else '[red]uncleanly[/]'}; "
+        f"{len(report.open_orders)} open orders, {len(report.flags)} open flags"
+    )
+    if report.open_orders:
+        table = Table(title="open orders")
+        for column in ("client id", "exchange id", "symbol", "side", "price", "amount",
+                       "filled", "status"):
+            table.add_column(column)
+        for o in report.open_orders:
+            table.add_row(o.client_order_id, o.exchange_order_id or "-", o.symbol, o.side,
+                          str(o.price or "-"), str(o.amount), str(o.filled), o.status)
+        out_console.print(table)
+    if report.positions:
+        table = Table(title="positions")
+        for column in ("symbol", "size", "entry price", "realized pnl"):
+            table.add_column(column)
+        for p in report.positions:
+            table.add_row(p.symbol, str(p.size), str(p.entry_price), str(p.realized_pnl))
+        out_console.print(table)
+    if report.balances:
+        table = Table(title="balances")
+        for column in ("asset", "free", "used", "total"):
+            table.add_column(column)
+        for asset, b in report.balances.items():
+            table.add_row(asset, str(b.free), str(b.used), str(b.total))
+        out_console.print(table)
+    for flag in report.flags:
+        out_console.print(f"[red]flag {flag.flag_id}[/] ({flag.severity}) {flag.message}")
+
+
+@app.command("backup")
+@handle_errors()
+def backup(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    store: StoreOpt = None,
+    session: SessionOpt = None,
+    dest: Annotated[
+        Path | None, typer.Option("--dest", help="Backup directory (default: storage.backup_dir).")
+    ] = None,
+    keep: Annotated[
+        int | None, typer.Option("--keep", help="Keep this many backups (default: config).")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Take an online backup of the store now."""
+    cfg, url = resolve(config, data_dir, store)
+    setup_cli_logging(cfg, quiet=json)
+    backup_dir = dest or (data_dir / "backups" if data_dir else cfg.backup_dir)
+    with open_configured_store(cfg, url, session=session) as st:
+        path = take_backup(st, backup_dir, keep=keep or cfg.storage.backups_to_keep)
+    backups = list_backups(backup_dir)
+    if json:
+        print_json({"ok": True, "path": str(path), "backups": [str(b) for b in backups]})
+    else:
+        out_console.print(f"backup written: {path} ({len(backups)} kept in {backup_dir})")
+
+
+@app.command("restore")
+@handle_errors()
+def restore(
+    backup_file: Annotated[Path, typer.Argument(help="A backup file written by `backup`.")],
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    store: StoreOpt = None,
+    session: SessionOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Restore a backup into an empty data dir (or empty store); refuses a non-empty one."""
+    cfg, url = resolve(config, data_dir, store)
+    setup_cli_logging(cfg, quiet=json)
+    restore_backup(backup_file, url, session_id=session or cfg.storage.session_id)
+    if json:
+        print_json({"ok": True, "restored": str(backup_file), "store": url})
+    else:
+        out_console.print(f"restored {backup_file} into {url}")

@@ -1,0 +1,323 @@
+"""Domain events: the only way session state changes.
+
+Every event is a frozen, keyword-only msgspec Struct tagged by its snake_case name (the
+tag is also the journal record's ``type``). ``schema_version`` is the version this build
+writes; older stored versions are upgraded on read by the codec's upcasters. Changing
+the fields of an event means bumping its ``schema_version`` and adding an upcaster.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import ClassVar
+
+import msgspec
+
+from tradeguard.domain.enums import (
+    FlagSeverity,
+    MarketKind,
+    OrderStatus,
+    OrderType,
+    Side,
+)
+from tradeguard.domain.ids import Asset, ClientOrderId, ExchangeOrderId, FlagId, Symbol, TradeId
+
+__all__ = [
+    "EVENT_TYPES",
+    "AnyEvent",
+    "BalanceUpdated",
+    "CancelRequested",
+    "Event",
+    "ExternalOrderAdopted",
+    "FillRecorded",
+    "FlagRaised",
+    "FlagResolved",
+    "InstrumentRegistered",
+    "OrderAcknowledged",
+    "OrderCanceled",
+    "OrderExpired",
+    "OrderIntended",
+    "OrderNotPlaced",
+    "OrderOutcomeUnknown",
+    "OrderRejected",
+    "OrderStateCorrected",
+    "PositionCorrected",
+    "SessionStarted",
+    "SessionStopped",
+    "TradeCursorAdvanced",
+]
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", gc=False):
+    """Base of all events. ``ts_ns``: when it happened, integer nanoseconds since epoch."""
+
+    schema_version: ClassVar[int] = 1
+    ts_ns: int
+
+
+# --- session -------------------------------------------------------------------------
+
+
+class SessionStarted(Event, frozen=True, kw_only=True, tag="session_started"):
+    """A run of the session began (written at every start, clean or not)."""
+
+    schema_version: ClassVar[int] = 1
+    session_id: str
+    run_id: str
+
+
+class SessionStopped(Event, frozen=True, kw_only=True, tag="session_stopped"):
+    """The run ``run_id`` stopped cleanly."""
+
+    schema_version: ClassVar[int] = 1
+    run_id: str
+
+
+class InstrumentRegistered(Event, frozen=True, kw_only=True, tag="instrument_registered"):
+    """A market the session trades; ``settle`` is the margin asset of a perpetual."""
+
+    schema_version: ClassVar[int] = 1
+    symbol: Symbol
+    kind: MarketKind
+    base: Asset
+    quote: Asset
+    settle: Asset | None = None
+
+
+# --- order lifecycle -----------------------------------------------------------------
+
+
+class OrderIntended(Event, frozen=True, kw_only=True, tag="order_intended"):
+    """Write-ahead intent: journaled before the request leaves. -> PENDING_SUBMIT.
+
+    The order type is ``order_type`` because ``type`` is the events' tag field.
+    """
+
+    schema_version: ClassVar[int] = 1
+    client_order_id: ClientOrderId
+    symbol: Symbol
+    kind: MarketKind
+    side: Side
+    order_type: OrderType
+    amount: Decimal
+    price: Decimal | None = None
+    reduce_only: bool = False
+
+
+class OrderAcknowledged(Event, frozen=True, kw_only=True, tag="order_acknowledged"):
+    """The exchange accepted the order and gave it an id. -> OPEN."""
+
+    schema_version: ClassVar[int] = 1
+    client_order_id: ClientOrderId
+    exchange_order_id: ExchangeOrderId
+
+
+class OrderRejected(Event, frozen=True, kw_only=True, tag="order_rejected"):
+    """The exchange answered with a definite rejection. -> REJECTED."""
+
+    schema_version: ClassVar[int] = 1
+    client_order_id: ClientOrderId
+    reason: str
+
+
+class OrderOutcomeUnknown(Event, frozen=True, kw_only=True, tag="order_outcome_unknown"):
+    """A submit (or cancel) got no definite answer: timeout, dropped connection, 5xx."""
+
+    schema_version: ClassVar[int] = 1
+    client_order_id: ClientOrderId
+    reason: str
+
+
+class OrderNotPlaced(Event, frozen=True, kw_only=True, tag="order_not_placed"):
+    """An UNKNOWN order is provably absent on the exchange after the grace period."""
+
+    schema_version: ClassVar[int] = 1
+    client_order_id: ClientOrderId
+    reason: str
+
+
+class CancelRequested(Event, frozen=True, kw_only=True, tag="cancel_requested"):
+    """Write-ahead cancel: journaled before the cancel request leaves."""
+
+    schema_version: ClassVar[int] = 1
+    client_order_id: ClientOrderId
+
+
+class OrderCanceled(Event, frozen=True, kw_only=True, tag="order_canceled"):
+    """The exchange confirmed the order is canceled. -> CANCELED."""
+
+    schema_version: ClassVar[int] = 1
+    client_order_id: ClientOrderId
+    reason: str = ""
+
+
+class OrderExpired(Event, frozen=True, kw_only=True, tag="order_expired"):
+    """The exchange expired the order (time in force, self-trade prevention). -> EXPIRED."""
+
+    schema_version: ClassVar[int] = 1
+    client_order_id: ClientOrderId
+
+
+class FillRecorded(Event, frozen=True, kw_only=True, tag="fill_recorded"):
+    """One execution. ``client_order_id`` is None for a fill of an order not ours.
+
+    Version 2 (current): ``amount``, ``fee`` and ``fee_asset``. Version 1 stored
+    ``qty`` and a combined fee string ``"<amount> <asset>"`` (see the codec's upcaster).
+    """
+
+    schema_version: ClassVar[int] = 2
+    client_order_id: ClientOrderId | None
+    trade_id: TradeId
+    symbol: Symbol
+    side: Side
+    price: Decimal
+    amount: Decimal
+    fee: Decimal
+    fee_asset: Asset
+    is_maker: bool
+    exchange_ts_ns: int
+
+
+# --- exchange evidence (reconciliation) ----------------------------------------------
+
+
+class OrderStateCorrected(Event, frozen=True, kw_only=True, tag="order_state_corrected"):
+    """Exchange evidence: the order is in ``status`` with ``filled`` executed.
+
+    Allowed from any state (the exchange's evidence wins). It does not move positions:
+    missing fills are journaled as ``FillRecorded`` before the correction.
+    """
+
+    schema_version: ClassVar[int] = 1
+    client_order_id: ClientOrderId
+    status: OrderStatus
+    filled: Decimal
+    exchange_order_id: ExchangeOrderId | None = None
+    average_fill_price: Decimal | None = None
+    cause: str
+
+
+class ExternalOrderAdopted(Event, frozen=True, kw_only=True, tag="external_order_adopted"):
+    """An order found on the exchange that we did not place, now tracked as ours."""
+
+    schema_version: ClassVar[int] = 1
+    client_order_id: ClientOrderId
+    exchange_order_id: ExchangeOrderId
+    symbol: Symbol
+    kind: MarketKind
+    side: Side
+    order_type: OrderType
+    amount: Decimal
+    price: Decimal | None
+    status: OrderStatus
+    filled: Decimal
+    cause: str
+
+
+class BalanceUpdated(Event, frozen=True, kw_only=True, tag="balance_updated"):
+    """The balance of one asset as the exchange reports it."""
+
+    schema_version: ClassVar[int] = 1
+    asset: Asset
+    free: Decimal
+    used: Decimal
+    cause: str
+
+
+class PositionCorrected(Event, frozen=True, kw_only=True, tag="position_corrected"):
+    """Set a position's size and entry to the exchange's figures (PnL and fees kept)."""
+
+    schema_version: ClassVar[int] = 1
+    symbol: Symbol
+    size: Decimal
+    entry_price: Decimal
+    cause: str
+
+
+class TradeCursorAdvanced(Event, frozen=True, kw_only=True, tag="trade_cursor_advanced"):
+    """Trades of ``symbol`` up to ``cursor`` (exchange-specific, opaque) are recorded."""
+
+    schema_version: ClassVar[int] = 1
+    symbol: Symbol
+    cursor: str
+
+
+# --- manual intervention -------------------------------------------------------------
+
+
+class FlagRaised(Event, frozen=True, kw_only=True, tag="flag_raised"):
+    """A discrepancy a person must resolve; ``actions`` are the allowed resolutions."""
+
+    schema_version: ClassVar[int] = 1
+    flag_id: FlagId
+    severity: FlagSeverity
+    kind: str
+    symbol: Symbol | None = None
+    message: str
+    actions: tuple[str, ...]
+
+
+class FlagResolved(Event, frozen=True, kw_only=True, tag="flag_resolved"):
+    """A person resolved the flag with one of its allowed actions."""
+
+    schema_version: ClassVar[int] = 1
+    flag_id: FlagId
+    action: str
+    note: str = ""
+
+
+AnyEvent = (
+    SessionStarted
+    | SessionStopped
+    | InstrumentRegistered
+    | OrderIntended
+    | OrderAcknowledged
+    | OrderRejected
+    | OrderOutcomeUnknown
+    | OrderNotPlaced
+    | CancelRequested
+    | OrderCanceled
+    | OrderExpired
+    | FillRecorded
+    | OrderStateCorrected
+    | ExternalOrderAdopted
+    | BalanceUpdated
+    | PositionCorrected
+    | TradeCursorAdvanced
+    | FlagRaised
+    | FlagResolved
+)
+"""Union of every concrete event (a tagged union msgspec can decode directly)."""
+
+_CONCRETE: tuple[type[Event], ...] = (
+    SessionStarted,
+    SessionStopped,
+    InstrumentRegistered,
+    OrderIntended,
+    OrderAcknowledged,
+    OrderRejected,
+    OrderOutcomeUnknown,
+    OrderNotPlaced,
+    CancelRequested,
+    OrderCanceled,
+    OrderExpired,
+    FillRecorded,
+    OrderStateCorrected,
+    ExternalOrderAdopted,
+    BalanceUpdated,
+    PositionCorrected,
+    TradeCursorAdvanced,
+    FlagRaised,
+    FlagResolved,
+)
+
+
+def _tag_of(cls: type[Event]) -> str:
+    tag = cls.__struct_config__.tag
+    if not isinstance(tag, str):
+        raise TypeError(f"{cls.__name__} has no string tag")
+    return tag
+
+
+EVENT_TYPES: dict[str, type[Event]] = {_tag_of(cls): cls for cls in _CONCRETE}
+"""Event tag (the journal record type) -> event class."""

@@ -1,0 +1,331 @@
+"""Pure translation of ccxt's unified dicts into tradeguard reports.
+
+No I/O and no ccxt import: every function takes the dict ccxt returned (and, where a
+timestamp may be missing, the caller's ``now_ns``) and returns a report, or raises
+:class:`~tradeguard.errors.ExchangeError` naming the call and the missing or malformed
+field. Tested on payloads recorded from the simulator (tests/exchange/payloads/).
+
+ccxt gives numbers as floats. ``Decimal(str(x))`` recovers the exchange's decimal text
+exactly as long as it has at most 15 significant digits (Python prints the shortest
+string that round-trips), which holds for every price and quantity Binance sends;
+strings and Decimals (``exchange.number = str``) are taken as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from tradeguard.domain.enums import MarketKind, OrderStatus, OrderType, Side
+from tradeguard.errors import ExchangeError
+from tradeguard.exchange.reports import (
+    BalanceReport,
+    MarketInfo,
+    OrderReport,
+    PositionReport,
+    TradeReport,
+)
+
+__all__ = [
+    "PRECISION_DECIMAL_PLACES",
+    "PRECISION_SIGNIFICANT_DIGITS",
+    "PRECISION_TICK_SIZE",
+    "map_order_status",
+    "ms_to_ns",
+    "parse_balances",
+    "parse_market",
+    "parse_order",
+    "parse_position",
+    "parse_trade",
+    "to_decimal",
+]
+
+# ccxt's precision modes (ccxt.base.decimal_to_precision), repeated here so this
+# module stays import-free of ccxt.
+PRECISION_DECIMAL_PLACES = 2
+PRECISION_SIGNIFICANT_DIGITS = 3
+PRECISION_TICK_SIZE = 4
+
+_NS_PER_MS = 1_000_000
+_BALANCE_META_KEYS = frozenset({"info", "free", "used", "total", "timestamp", "datetime", "debt"})
+
+# ccxt's unified order statuses. "open" is split by the filled quantity; "canceling"
+# (Binance PENDING_CANCEL) can still fill, so it stays open until the exchange says so.
+_OPEN_STATUSES = frozenset({"open", "canceling"})
+_TERMINAL_STATUSES: Mapping[str, OrderStatus] = {
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "cancelled": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+}
+# ccxt order types tradeguard understands; "limit_maker" is a post-only limit order.
+_ORDER_TYPES: Mapping[str, OrderType] = {
+    "limit": OrderType.LIMIT,
+    "limit_maker": OrderType.LIMIT,
+    "market": OrderType.MARKET,
+}
+
+
+def _fail(call: str, what: str, field: str, detail: str) -> ExchangeError:
+    return ExchangeError(f"{call}: ccxt {what} field {field!r} {detail}")
+
+
+def _field(data: Mapping[str, Any], field: str, *, call: str, what: str) -> Any:
+    value = data.get(field)
+    if value is None:
+        raise _fail(call, what, field, "is missing")
+    return value
+
+
+def to_decimal(value: Any, *, field: str, call: str, what: str = "value") -> Decimal:
+    """Turn a ccxt number (float, int, str or Decimal) into an exact ``Decimal``."""
+    if value is None:
+        raise _fail(call, what, field, "is missing")
+    if isinstance(value, bool):  # bool is an int subclass; it is never a quantity
+        raise _fail(call, what, field, f"is not a number: {value!r}")
+    try:
+        result = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise _fail(call, what, field, f"is not a number: {value!r}") from exc
+    if not result.is_finite():
+        raise _fail(call, what, field, f"is not finite: {value!r}")
+    return result
+
+
+def _opt_decimal(value: Any, *, field: str, call: str, what: str) -> Decimal | None:
+    return None if value is None else to_decimal(value, field=field, call=call, what=what)
+
+
+def ms_to_ns(ms: Any, *, field: str = "timestamp", call: str = "parse") -> int:
+    """Milliseconds (ccxt's unit) to integer nanoseconds."""
+    if isinstance(ms, bool) or not isinstance(ms, int | float | str):
+        raise _fail(call, "value", field, f"is not a timestamp: {ms!r}")
+    try:
+        return int(ms) * _NS_PER_MS
+    except ValueError as exc:
+        raise _fail(call, "value", field, f"is not a timestamp: {ms!r}") from exc
+
+
+def map_order_status(status: Any, filled: Decimal, *, call: str = "parse") -> OrderStatus:
+    """Map ccxt's unified status (plus the filled quantity) to an :class:`OrderStatus`."""
+    if status in _OPEN_STATUSES:
+        return OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.OPEN
+    if isinstance(status, str) and status in _TERMINAL_STATUSES:
+        return _TERMINAL_STATUSES[status]
+    raise _fail(call, "order", "status", f"has an unknown value: {status!r}")
+
+
+def _side(value: Any, *, call: str, what: str) -> Side:
+    if value == "buy":
+        return Side.BUY
+    if value == "sell":
+        return Side.SELL
+    raise _fail(call, what, "side", f"has an unknown value: {value!r}")
+
+
+def _increment(value: Any, precision_mode: int, *, field: str, call: str) -> Decimal:
+    """A precision entry of a ccxt market as an absolute increment (tick or step)."""
+    number = to_decimal(value, field=field, call=call, what="market")
+    if precision_mode == PRECISION_TICK_SIZE:
+        return number
+    if precision_mode == PRECISION_DECIMAL_PLACES:
+        return Decimal(1).scaleb(-int(number))
+    raise _fail(call, "market", field, f"uses unsupported precision mode {precision_mode}")
+
+
+def parse_market(
+    market: Mapping[str, Any], *, precision_mode: int, call: str = "load_markets"
+) -> MarketInfo | None:
+    """A ccxt market as :class:`MarketInfo`; None for kinds tradeguard does not trade.
+
+    Only spot markets and linear (USD-margined) perpetual swaps are supported; dated
+    futures, options and inverse swaps are skipped, not errors.
+    """
+    symbol = _field(market, "symbol", call=call, what="market")
+    where = f"{call} {symbol}"
+    market_type = market.get("type")
+    if market_type == "spot":
+        kind = MarketKind.SPOT
+    elif market_type == "swap" and market.get("linear") is True:
+        kind = MarketKind.PERPETUAL
+    else:
+        return None
+    precision = _field(market, "precision", call=where, what="market")
+    limits = market.get("limits") or {}
+    amount_limits = limits.get("amount") or {}
+    cost_limits = limits.get("cost") or {}
+    contract_size = market.get("contractSize")
+    return MarketInfo(
+        symbol=str(symbol),
+        kind=kind,
+        base=str(_field(market, "base", call=where, what="market")),
+        quote=str(_field(market, "quote", call=where, what="market")),
+        settle=None if market.get("settle") is None else str(market["settle"]),
+        tick_size=_increment(
+            precision.get("price"), precision_mode, field="precision.price", call=where
+        ),
+        step_size=_increment(
+            precision.get("amount"), precision_mode, field="precision.amount", call=where
+        ),
+        min_amount=_opt_decimal(
+            amount_limits.get("min"), field="limits.amount.min", call=where, what="market"
+        ),
+        min_notional=_opt_decimal(
+            cost_limits.get("min"), field="limits.cost.min", call=where, what="market"
+        ),
+        contract=bool(market.get("contract")),
+        linear=market.get("linear"),
+        inverse=market.get("inverse"),
+        contract_size=Decimal(1)
+        if contract_size is None
+        else to_decimal(contract_size, field="contractSize", call=where, what="market"),
+        active=market.get("active") is not False,
+    )
+
+
+def _client_order_id(order: Mapping[str, Any]) -> str | None:
+    # Binance spot answers a cancel with the cancel request's own clientOrderId and puts
+    # the order's id in origClientOrderId: prefer the original where it is given.
+    info = order.get("info")
+    if isinstance(info, Mapping) and info.get("origClientOrderId"):
+        return str(info["origClientOrderId"])
+    value = order.get("clientOrderId")
+    return None if value in (None, "") else str(value)
+
+
+def parse_order(order: Mapping[str, Any], *, now_ns: int, call: str = "fetch_order") -> OrderReport:
+    """A ccxt order dict as :class:`OrderReport`.
+
+    ``now_ns`` stands in for ``updated_ns`` only when the exchange gives no timestamp.
+    A missing order id is an error here; ``create_order`` checks for it first because
+    there it means "outcome unknown", not "bad payload".
+    """
+    what = "order"
+    order_id = order.get("id")
+    if order_id in (None, ""):
+        raise _fail(call, what, "id", "is missing")
+    where = f"{call} order {order_id}"
+    filled = to_decimal(order.get("filled") or 0, field="filled", call=where, what=what)
+    raw_type = order.get("type")
+    if not isinstance(raw_type, str) or raw_type not in _ORDER_TYPES:
+        raise _fail(where, what, "type", f"has an unsupported value: {raw_type!r}")
+    updated_ms = next(
+        (
+            order[key]
+            for key in ("lastUpdateTimestamp", "lastTradeTimestamp", "timestamp")
+            if order.get(key) is not None
+        ),
+        None,
+    )
+    average = order.get("average")
+    order_type = _ORDER_TYPES[raw_type]
+    # ccxt fills a market order's price from its average; it has no limit price.
+    raw_price = None if order_type is OrderType.MARKET else order.get("price")
+    return OrderReport(
+        client_order_id=_client_order_id(order),
+        exchange_order_id=str(order_id),
+        symbol=str(_field(order, "symbol", call=where, what=what)),
+        side=_side(order.get("side"), call=where, what=what),
+        type=order_type,
+        status=map_order_status(order.get("status"), filled, call=where),
+        # Some exchanges report 0 for "no price".
+        price=_opt_decimal(raw_price or None, field="price", call=where, what=what),
+        amount=to_decimal(order.get("amount"), field="amount", call=where, what=what),
+        filled=filled,
+        # ccxt computes average = cost / filled; before a fill it is 0 or None.
+        average=_opt_decimal(average or None, field="average", call=where, what=what),
+        reduce_only=order.get("reduceOnly") is True,
+        updated_ns=now_ns if updated_ms is None else ms_to_ns(updated_ms, call=where),
+    )
+
+
+def parse_trade(trade: Mapping[str, Any], *, call: str = "fetch_my_trades") -> TradeReport:
+    """A ccxt trade dict (one of our fills) as :class:`TradeReport`."""
+    what = "trade"
+    trade_id = _field(trade, "id", call=call, what=what)
+    where = f"{call} trade {trade_id}"
+    fee = trade.get("fee") or {}
+    fee_cost = fee.get("cost")
+    info = trade.get("info")
+    client_order_id = info.get("clientOrderId") if isinstance(info, Mapping) else None
+    taker_or_maker = trade.get("takerOrMaker")
+    return TradeReport(
+        trade_id=str(trade_id),
+        exchange_order_id=str(_field(trade, "order", call=where, what=what)),
+        client_order_id=None if not client_order_id else str(client_order_id),
+        symbol=str(_field(trade, "symbol", call=where, what=what)),
+        side=_side(trade.get("side"), call=where, what=what),
+        price=to_decimal(trade.get("price"), field="price", call=where, what=what),
+        amount=to_decimal(trade.get("amount"), field="amount", call=where, what=what),
+        fee=Decimal(0)
+        if fee_cost is None
+        else to_decimal(fee_cost, field="fee.cost", call=where, what=what),
+        fee_asset=None if fee.get("currency") is None else str(fee["currency"]),
+        is_maker=None if taker_or_maker is None else taker_or_maker == "maker",
+        ts_ns=ms_to_ns(_field(trade, "timestamp", call=where, what=what), call=where),
+    )
+
+
+def parse_balances(
+    balance: Mapping[str, Any], *, kind: MarketKind, call: str = "fetch_balance"
+) -> list[BalanceReport]:
+    """A ccxt balance dict as one :class:`BalanceReport` per asset, sorted by asset.
+
+    A missing ``free`` or ``used`` is derived from the other two when they are given
+    (some exchanges report only two of the three); a missing ``total`` with no way to
+    derive it is an error naming the asset.
+    """
+    reports = []
+    for asset in sorted(balance):
+        entry = balance[asset]
+        if asset in _BALANCE_META_KEYS or not isinstance(entry, Mapping):
+            continue
+        where = f"{call} {asset}"
+        free = _opt_decimal(entry.get("free"), field="free", call=where, what="balance")
+        used = _opt_decimal(entry.get("used"), field="used", call=where, what="balance")
+        total = _opt_decimal(entry.get("total"), field="total", call=where, what="balance")
+        if total is None and free is not None and used is not None:
+            total = free + used
+        if total is None:
+            raise _fail(where, "balance", "total", "is missing")
+        if free is None and used is not None:
+            free = total - used
+        if used is None and free is not None:
+            used = total - free
+        if free is None or used is None:
+            raise _fail(where, "balance", "free", "and 'used' are both missing")
+        reports.append(BalanceReport(asset=asset, free=free, used=used, total=total, kind=kind))
+    return reports
+
+
+def parse_position(position: Mapping[str, Any], *, call: str = "fetch_positions") -> PositionReport:
+    """A ccxt position dict as :class:`PositionReport` with a signed base-quantity size."""
+    what = "position"
+    symbol = str(_field(position, "symbol", call=call, what=what))
+    where = f"{call} {symbol}"
+    contracts = to_decimal(position.get("contracts"), field="contracts", call=where, what=what)
+    contract_size = to_decimal(
+        position.get("contractSize") or 1, field="contractSize", call=where, what=what
+    )
+    size = abs(contracts) * contract_size
+    side = position.get("side")
+    if side == "short":
+        size = -size
+    elif side != "long" and size != 0:
+        raise _fail(where, what, "side", f"has an unknown value: {side!r}")
+    return PositionReport(
+        symbol=symbol,
+        size=size,
+        entry_price=to_decimal(
+            position.get("entryPrice") or 0, field="entryPrice", call=where, what=what
+        ),
+        mark_price=_opt_decimal(
+            position.get("markPrice"), field="markPrice", call=where, what=what
+        ),
+        unrealized_pnl=to_decimal(
+            position.get("unrealizedPnl") or 0, field="unrealizedPnl", call=where, what=what
+        ),
+        leverage=_opt_decimal(position.get("leverage"), field="leverage", call=where, what=what),
+    )

@@ -1,0 +1,177 @@
+"""Restoring a session's state: newest valid snapshot plus the journal after it.
+
+A snapshot that fails its checksum, cannot be decoded, or claims a sequence number the
+journal does not reach is skipped for the next older one (down to an empty state). The
+journal after the snapshot is checked record by record; a damaged tail is quarantined
+(raw bytes kept) and the journal continues from the last valid record; damage with valid
+records after it stops recovery unless the caller accepts the loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
+
+from tradeguard.domain.state import SessionState
+from tradeguard.errors import (
+    CorruptRecordError,
+    CorruptSnapshotError,
+    DomainError,
+    JournalCorruptionError,
+    RecoveryError,
+    UnsupportedVersionError,
+)
+from tradeguard.recovery.scan import ChainChecker, ScanSummary
+from tradeguard.storage.base import Store
+from tradeguard.storage.codec import decode_event, decode_state
+from tradeguard.storage.records import GENESIS_CRC, snapshot_crc
+
+__all__ = ["RestoreResult", "SkippedSnapshot", "load_newest_valid_snapshot", "restore_state"]
+
+ProgressFn = Callable[[int, int], None]
+"""``progress(done, total)`` during replay."""
+
+_PROGRESS_EVERY = 10_000
+
+
+class SkippedSnapshot(msgspec.Struct, frozen=True):
+    """A snapshot recovery could not use, and why."""
+
+    seq: int
+    reason: str
+
+
+class RestoreResult(msgspec.Struct, frozen=True):
+    """What restoring state did."""
+
+    snapshot_seq: int | None
+    skipped_snapshots: list[SkippedSnapshot]
+    replayed_events: int
+    last_seq: int
+    quarantined_records: int
+    corrupt_records: list[int]
+    accepted_loss: bool
+
+
+def load_newest_valid_snapshot(
+    store: Store, *, journal_last_seq: int
+) -> tuple[SessionState | None, int | None, list[SkippedSnapshot]]:
+    """The newest snapshot that verifies and decodes, its seq, and the ones skipped."""
+    skipped: list[SkippedSnapshot] = []
+    for info in store.snapshots():
+        if info.seq > journal_last_seq:
+            skipped.append(SkippedSnapshot(info.seq, f"beyond journal end {journal_last_seq}"))
+            continue
+        try:
+            snap = store.load_snapshot(info.seq)
+            expected = snapshot_crc(
+                seq=snap.seq, version=snap.version, ts_ns=snap.ts_ns, payload=snap.payload
+            )
+            if expected != snap.crc:
+                raise CorruptSnapshotError(
+                    f"snapshot at seq {snap.seq}: checksum mismatch", seq=snap.seq
+                )
+            state = decode_state(snap.version, snap.payload)
+        except (CorruptSnapshotError, UnsupportedVersionError) as exc:
+            skipped.append(SkippedSnapshot(info.seq, str(exc)))
+            continue
+        if state.last_seq != info.seq:
+            skipped.append(
+                SkippedSnapshot(info.seq, f"state inside claims seq {state.last_seq}")
+            )
+            continue
+        return state, info.seq, skipped
+    return None, None, skipped
+
+
+def restore_state(
+    store: Store,
+    *,
+    accept_loss: bool = False,
+    write: bool = True,
+    progress: ProgressFn | None = None,
+) -> tuple[SessionState, RestoreResult]:
+    """Rebuild the session state from ``store``.
+
+    With ``write`` False nothing is changed (damage is reported, not quarantined).
+    Raises ``JournalCorruptionError`` for damage in the middle of the journal (unless
+    ``accept_loss``), ``RecoveryError`` for a valid record that cannot be applied.
+    """
+    journal_last = store.last_seq()
+    state, snap_seq, skipped = load_newest_valid_snapshot(store, journal_last_seq=journal_last)
+    prev_crc = GENESIS_CRC
+    if state is None:
+        state = SessionState()
+    else:
+        anchor = next(iter(store.read(after_seq=snap_seq - 1, limit=1)), None) if snap_seq else None
+        if snap_seq and (anchor is None or anchor.seq != snap_seq):
+            raise RecoveryError(f"snapshot at seq {snap_seq} has no journal record to anchor on")
+        prev_crc = anchor.crc if anchor is not None else GENESIS_CRC
+    start = snap_seq or 0
+    checker = ChainChecker(after_seq=start, prev_crc=prev_crc)
+    total = max(journal_last - start, 0)
+    replayed = 0
+    for record in checker.check_all(store.read(after_seq=start)):
+        try:
+            event = decode_event(record.type, record.version, record.payload)
+            state.apply(event, record.seq)
+        except UnsupportedVersionError as exc:
+            raise RecoveryError(
+                f"journal record {record.seq} ({record.type} v{record.version}) cannot be "
+                f"read by this version of tradeguard: {exc}"
+            ) from exc
+        except CorruptRecordError as exc:
+            raise RecoveryError(
+                f"journal record {record.seq} ({record.type}) passes its checksum but "
+                f"cannot be decoded: {exc}"
+            ) from exc
+        except DomainError as exc:
+            raise RecoveryError(
+                f"journal record {record.seq} ({record.type}) cannot be applied: {exc}"
+            ) from exc
+        replayed += 1
+        if progress is not None and replayed % _PROGRESS_EVERY == 0:
+            progress(replayed, total)
+    summary = checker.summary()
+    quarantined = _settle_damage(store, summary, accept_loss=accept_loss, write=write)
+    if progress is not None:
+        progress(replayed, replayed)
+    return state, RestoreResult(
+        snapshot_seq=snap_seq,
+        skipped_snapshots=skipped,
+        replayed_events=replayed,
+        last_seq=state.last_seq,
+        quarantined_records=quarantined,
+        corrupt_records=sorted({*summary.corrupt, *summary.missing}),
+        accepted_loss=accept_loss and summary.first_bad is not None and not summary.tail_only,
+    )
+
+
+def _settle_damage(
+    store: Store, summary: ScanSummary, *, accept_loss: bool, write: bool
+) -> int:
+    if summary.first_bad is None:
+        return 0
+    bad = sorted({*summary.corrupt, *summary.missing})
+    if not summary.tail_only and not accept_loss:
+        raise JournalCorruptionError(
+            f"journal damaged in the middle: record(s) {_seq_list(bad)} fail their "
+            f"checksum or are missing, and valid records follow up to seq "
+            f"{summary.last_seq}. Nothing was changed. Restore a backup, or run recovery "
+            f"with --accept-loss to quarantine records from seq {summary.first_bad} on.",
+            corrupt_seqs=bad,
+        )
+    if not write:
+        return 0
+    reason = (
+        "damaged tail (torn or corrupt record)"
+        if summary.tail_only
+        else f"accepted loss after damage at seq {summary.first_bad}"
+    )
+    return store.quarantine_from(summary.first_bad, reason)
+
+
+def _seq_list(seqs: list[int], limit: int = 20) -> str:
+    shown = ", ".join(str(s) for s in seqs[:limit])
+    return shown + (f" and {len(seqs) - limit} more" if len(seqs) > limit else "")

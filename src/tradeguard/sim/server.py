@@ -1,0 +1,376 @@
+"""aiohttp front of the simulator: Binance's /api/v3 and /fapi routes, faults, limits.
+
+One catch-all aiohttp route dispatches through a dict, so fault injection, rate
+limiting, authentication and error encoding sit in one lean request path. Nothing is
+logged per request: the simulator must not be the bottleneck of a benchmark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from tradeguard.errors import SimulatorRejectionError
+from tradeguard.sim import views
+from tradeguard.sim.auth import RequestAuth, parse_params
+from tradeguard.sim.config import SimulatorConfig
+from tradeguard.sim.engine import Engine
+from tradeguard.sim.faults import FaultBook, FaultRule
+from tradeguard.sim.markets import Market, exchange_info_json, fmt
+
+__all__ = ["SimulatorServer"]
+
+Params = dict[str, str]
+Handler = Callable[[Params, int], Any]
+_JSON = "application/json"
+
+
+def _required(params: Params, name: str) -> str:
+    value = params.get(name)
+    if not value:
+        raise SimulatorRejectionError(
+            -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+        )
+    return value
+
+
+def _decimal(params: Params, name: str) -> Decimal | None:
+    text = params.get(name)
+    if text is None or text == "":
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation as exc:
+        raise SimulatorRejectionError(
+            -1100, f"Illegal characters found in parameter '{name}'; legal range is "
+            "'^([0-9]{1,20})(\\.[0-9]{1,20})?$'."
+        ) from exc
+    if not value.is_finite():
+        raise SimulatorRejectionError(-1100, f"Illegal characters found in parameter '{name}'.")
+    return value
+
+
+def _int(params: Params, name: str) -> int | None:
+    text = params.get(name)
+    if text is None or text == "":
+        return None
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise SimulatorRejectionError(
+            -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]+$'."
+        ) from exc
+
+
+def error_response(code: int, message: str, status: int) -> web.Response:
+    """Binance's error body: ``{"code": -2013, "msg": "Order does not exist."}``."""
+    return web.Response(
+        body=msgspec.json.encode({"code": code, "msg": message}), status=status,
+        content_type=_JSON,
+    )
+
+
+class SimulatorServer:
+    """The simulator's request handling around one :class:`Engine`."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.engine = Engine(config)
+        self.auth = RequestAuth(config.api_key, config.api_secret)
+        self.faults = FaultBook()
+        self.clock_skew_ms = 0
+        self.rate_limit_per_s = config.rate_limit_per_s
+        self._window_start = 0.0
+        self._window_count = 0
+        markets = tuple(self.engine.markets.values())
+        # exchangeInfo never changes while the simulator runs: encode it once.
+        self._exchange_info = {
+            venue: exchange_info_json(venue, markets, self.now_ms()) for venue in ("spot", "usdm")
+        }
+        self._public: dict[tuple[str, str], Callable[[Params], bytes]] = {}
+        self._signed: dict[tuple[str, str], Handler] = {}
+        self._register_routes()
+        self.admin: Callable[[web.Request], Any] | None = None
+
+    def now_ms(self) -> int:
+        """The exchange's clock: wall time plus the configured skew."""
+        return time.time_ns() // 1_000_000 + self.clock_skew_ms
+
+    def reset(self) -> None:
+        """Back to the initial state: fresh engine, no faults, no skew."""
+        self.engine = Engine(self.config)
+        self.faults.clear()
+        self.clock_skew_ms = 0
+        self.rate_limit_per_s = self.config.rate_limit_per_s
+
+    def tick(self) -> None:
+        """One random-walk step of every mark price, with matching."""
+        self.engine.step_random_walk(self.now_ms())
+
+    # --- routing -------------------------------------------------------------------
+
+    def _register_routes(self) -> None:
+        enc = msgspec.json.encode
+        pub = self._public
+        for prefix, venue in (("/api/v3", "spot"), ("/fapi/v1", "usdm")):
+            info = self._exchange_info[venue]
+            pub["GET", f"{prefix}/exchangeInfo"] = lambda p, info=info: info  # type: ignore[misc]
+            pub["GET", f"{prefix}/ping"] = lambda p: b"{}"
+            pub["GET", f"{prefix}/time"] = lambda p: enc({"serverTime": self.now_ms()})
+            for name in ("ticker/price", "ticker/24hr", "ticker/bookTicker"):
+                pub["GET", f"{prefix}/{name}"] = (
+                    lambda p, venue=venue: enc(self._tickers(venue, p.get("symbol")))  # type: ignore[misc]
+                )
+        s = self._signed
+        s["GET", "/api/v3/account"] = lambda p, now: views.spot_account(self.engine, now)
+        s["POST", "/api/v3/order"] = self._spot_create
+        s["GET", "/api/v3/order"] = lambda p, now: views.spot_order(self._get("spot", p))
+        s["DELETE", "/api/v3/order"] = self._spot_cancel
+        s["DELETE", "/api/v3/openOrders"] = lambda p, now: [
+            views.spot_cancel(o, f"sim-cancel-{o.order_id}", now)
+            for o in self._cancel_all("spot", p, now)
+        ]
+        s["DELETE", "/fapi/v1/allOpenOrders"] = self._futures_cancel_all
+        s["GET", "/api/v3/openOrders"] = lambda p, now: [
+            views.spot_order(o) for o in self.engine.list_open_orders("spot", p.get("symbol"))
+        ]
+        s["GET", "/api/v3/allOrders"] = lambda p, now: [
+            views.spot_order(o) for o in self._all_orders("spot", p)
+        ]
+        s["GET", "/api/v3/myTrades"] = lambda p, now: [
+            views.spot_trade(t) for t in self._trades("spot", p)
+        ]
+        s["POST", "/fapi/v1/order"] = self._futures_create
+        s["GET", "/fapi/v1/order"] = lambda p, now: views.futures_order(self._get("usdm", p))
+        s["DELETE", "/fapi/v1/order"] = lambda p, now: views.futures_order(
+            self.engine.cancel_order(
+                "usdm", _required(p, "symbol"), _int(p, "orderId"),
+                p.get("origClientOrderId"), now,
+            )
+        )
+        s["GET", "/fapi/v1/openOrders"] = lambda p, now: [
+            views.futures_order(o)
+            for o in self.engine.list_open_orders("usdm", p.get("symbol"))
+        ]
+        s["GET", "/fapi/v1/allOrders"] = lambda p, now: [
+            views.futures_order(o) for o in self._all_orders("usdm", p)
+        ]
+        s["GET", "/fapi/v1/userTrades"] = lambda p, now: [
+            views.futures_trade(t) for t in self._trades("usdm", p)
+        ]
+        s["GET", "/fapi/v1/leverageBracket"] = lambda p, now: self._brackets(p.get("symbol"))
+        s["POST", "/fapi/v1/leverage"] = self._set_leverage
+        for version in ("v2", "v3"):
+            s["GET", f"/fapi/{version}/account"] = lambda p, now: views.futures_account(
+                self.engine, now
+            )
+            s["GET", f"/fapi/{version}/balance"] = lambda p, now: views.futures_balances(
+                self.engine, now
+            )
+            s["GET", f"/fapi/{version}/positionRisk"] = lambda p, now: views.futures_positions(
+                self.engine, now, p.get("symbol")
+            )
+
+    # --- handlers ------------------------------------------------------------------
+
+    def _tickers(self, venue: str, symbol: str | None) -> Any:
+        """Price, 24h and book tickers in one shape (the mark is last, bid and ask)."""
+        engine = self.engine
+        now = self.now_ms()
+        rows = []
+        for key, market in engine.markets.items():
+            if market.venue != venue or (symbol is not None and market.symbol != symbol):
+                continue
+            mark = engine.prices[key]
+            bid = engine.taker_price(market, "SELL", mark)
+            ask = engine.taker_price(market, "BUY", mark)
+            rows.append({
+                "symbol": market.symbol, "price": fmt(mark), "lastPrice": fmt(mark),
+                "bidPrice": fmt(bid), "bidQty": "1", "askPrice": fmt(ask), "askQty": "1",
+                "openPrice": fmt(market.initial_price), "highPrice": fmt(mark),
+                "lowPrice": fmt(mark), "volume": "0", "quoteVolume": "0",
+                "openTime": now - 86_400_000, "closeTime": now, "time": now,
+            })
+        if symbol is not None:
+            if not rows:
+                raise SimulatorRejectionError(-1121, "Invalid symbol.")
+            return rows[0]
+        return rows
+
+    def _futures_cancel_all(self, p: Params, now: int) -> Any:
+        self._cancel_all("usdm", p, now)
+        return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+    def _cancel_all(self, venue: str, p: Params, now: int) -> list[Any]:
+        symbol = _required(p, "symbol")
+        return [
+            self.engine.cancel_order(venue, symbol, o.order_id, None, now)
+            for o in self.engine.list_open_orders(venue, symbol)
+        ]
+
+    def _get(self, venue: str, p: Params) -> Any:
+        return self.engine.get_order(
+            venue, _required(p, "symbol"), _int(p, "orderId"), p.get("origClientOrderId")
+        )
+
+    def _all_orders(self, venue: str, p: Params) -> Any:
+        return self.engine.list_orders(
+            venue, _required(p, "symbol"), order_id=_int(p, "orderId"),
+            start_ms=_int(p, "startTime"), end_ms=_int(p, "endTime"), limit=_int(p, "limit"),
+        )
+
+    def _trades(self, venue: str, p: Params) -> Any:
+        return self.engine.list_trades(
+            venue, _required(p, "symbol"), from_id=_int(p, "fromId"),
+            start_ms=_int(p, "startTime"), end_ms=_int(p, "endTime"),
+            order_id=_int(p, "orderId"), limit=_int(p, "limit"),
+        )
+
+    def _place(self, venue: str, p: Params, now: int) -> Any:
+        quantity = _decimal(p, "quantity")
+        if quantity is None:
+            raise SimulatorRejectionError(
+                -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or "
+                "malformed."
+            )
+        return self.engine.place_order(
+            venue, _required(p, "symbol"),
+            side=_required(p, "side"), order_type=_required(p, "type"),
+            quantity=quantity, price=_decimal(p, "price"),
+            time_in_force=p.get("timeInForce"), client_order_id=p.get("newClientOrderId"),
+            reduce_only=p.get("reduceOnly", "").lower() == "true", now_ms=now,
+        )
+
+    def _spot_create(self, p: Params, now: int) -> Any:
+        order, fills = self._place("spot", p, now)
+        default = "FULL" if order.type in ("MARKET", "LIMIT") else "ACK"
+        return views.spot_order_ack(order, fills, p.get("newOrderRespType", default))
+
+    def _futures_create(self, p: Params, now: int) -> Any:
+        order, _ = self._place("usdm", p, now)
+        return views.futures_order(order)
+
+    def _spot_cancel(self, p: Params, now: int) -> Any:
+        order = self.engine.cancel_order(
+            "spot", _required(p, "symbol"), _int(p, "orderId"), p.get("origClientOrderId"), now
+        )
+        cancel_id = p.get("newClientOrderId") or f"sim-cancel-{order.order_id}"
+        return views.spot_cancel(order, cancel_id, now)
+
+    def _usdm_markets(self, symbol: str | None) -> list[Market]:
+        return [
+            m for m in self.engine.markets.values()
+            if m.venue == "usdm" and (symbol is None or m.symbol == symbol)
+        ]
+
+    def _brackets(self, symbol: str | None) -> Any:
+        return [
+            {
+                "symbol": m.symbol,
+                "brackets": [
+                    {"bracket": 1, "initialLeverage": 125, "notionalCap": 50000,
+                     "notionalFloor": 0, "maintMarginRatio": 0.004, "cum": 0.0},
+                    {"bracket": 2, "initialLeverage": 50, "notionalCap": 10000000,
+                     "notionalFloor": 50000, "maintMarginRatio": 0.01, "cum": 300.0},
+                ],
+            }
+            for m in self._usdm_markets(symbol)
+        ]
+
+    def _set_leverage(self, p: Params, now: int) -> Any:
+        symbol = _required(p, "symbol")
+        self.engine.market("usdm", symbol)
+        leverage = _int(p, "leverage")
+        if leverage is None or not 1 <= leverage <= 125:
+            raise SimulatorRejectionError(-4028, "Leverage is not valid")
+        self.engine.futures.position(symbol).leverage = leverage
+        return {"leverage": leverage, "maxNotionalValue": "1000000000", "symbol": symbol}
+
+    # --- the request path ----------------------------------------------------------
+
+    def _rate_limited(self) -> bool:
+        now = time.monotonic()
+        if now - self._window_start >= 1.0:
+            self._window_start, self._window_count = now, 0
+        self._window_count += 1
+        return self._window_count > self.rate_limit_per_s
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Serve one request: admin, faults, rate limit, auth, engine, encoding."""
+        path = request.path
+        if path.startswith("/_sim/") and self.admin is not None:
+            response: web.StreamResponse = await self.admin(request)
+            return response
+        method = request.method
+        if self.rate_limit_per_s and self._rate_limited():
+            return error_response(
+                -1003, "Too many requests; current limit of IP is exceeded.", 429
+            )
+        # Read the body first: a delayed request must still be processed after its client
+        # gave up, as a real exchange does (the order goes live after the timeout).
+        body = await request.text() if request.can_read_body else ""
+        fault = self.faults.take(method, path) if self.faults else None
+        if fault is not None:
+            early = await self._fault_before(request, fault)
+            if early is not None:
+                return early
+        response = self._process(request, method, path, body)
+        if fault is not None and fault.action == "process_then_fail":
+            if fault.status:
+                return web.Response(text="Service Unavailable", status=fault.status)
+            return self._drop(request)
+        return response
+
+    async def _fault_before(self, request: web.Request, fault: FaultRule) -> web.Response | None:
+        if fault.action == "delay":
+            await asyncio.sleep(fault.delay_ms / 1000)
+            return None
+        if fault.action == "status":
+            if fault.code:
+                return error_response(fault.code, fault.message, fault.status or 503)
+            return web.Response(text="Service Unavailable", status=fault.status or 503)
+        if fault.action == "error_code":
+            return error_response(fault.code or -1000, fault.message, fault.status or 400)
+        if fault.action == "drop":
+            return self._drop(request)
+        return None
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.Response:
+        """Close the connection without an answer (the response below is never sent)."""
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+        return web.Response(status=500)
+
+    def _process(
+        self, request: web.Request, method: str, path: str, body: str
+    ) -> web.Response:
+        key = (method, path)
+        public = self._public.get(key)
+        if public is not None:
+            try:
+                payload = public(parse_params(request.query_string, ""))
+            except SimulatorRejectionError as exc:
+                return error_response(exc.code, str(exc), exc.http_status)
+            return web.Response(body=payload, content_type=_JSON)
+        handler = self._signed.get(key)
+        if handler is None:
+            return web.Response(status=404, text="Not Found")
+        query = request.query_string
+        now = self.now_ms()
+        try:
+            params = parse_params(query, body)
+            self.auth.check_signed(
+                request.headers.get("X-MBX-APIKEY"), query, body, params, now
+            )
+            result = handler(params, now)
+        except SimulatorRejectionError as exc:
+            return error_response(exc.code, str(exc), exc.http_status)
+        return web.Response(body=msgspec.json.encode(result), content_type=_JSON)

@@ -1,0 +1,325 @@
+"""Codec between domain events / session state and stored records (pure, no I/O).
+
+Events are stored as msgpack maps (``msgspec.msgpack``; Decimals as strings), under the
+record type = the event's tag and version = its class ``schema_version``. Reading the
+current version goes through a cached typed decoder per type (the replay fast path).
+An older version is decoded to a dict, passed through the registered upcasters
+(v1 -> v2 -> ...) and converted to the event class. Snapshots work the same way with
+their own version and upcaster registry.
+
+The one shipped change: ``fill_recorded`` v1 stored ``qty`` and a fee string such as
+``"0.0012 BNB"``; v2 stores ``amount``, ``fee`` and ``fee_asset``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final, TypeVar, cast
+
+import msgspec
+
+from tradeguard.domain.balances import Balance
+from tradeguard.domain.events import EVENT_TYPES, AnyEvent, Event, FillRecorded
+from tradeguard.domain.flags import Flag
+from tradeguard.domain.ids import Symbol, TradeId
+from tradeguard.domain.orders import Order
+from tradeguard.domain.positions import Position
+from tradeguard.domain.state import Instrument, SessionState
+from tradeguard.errors import (
+    CorruptRecordError,
+    CorruptSnapshotError,
+    DomainError,
+    UnsupportedVersionError,
+)
+from tradeguard.storage.records import NewRecord, StoredRecord
+
+__all__ = [
+    "SNAPSHOT_UPCASTERS",
+    "SNAPSHOT_VERSION",
+    "UPCASTERS",
+    "StateSnapshot",
+    "decode_event",
+    "decode_records",
+    "decode_state",
+    "encode_event",
+    "encode_event_v1_for_fixture",
+    "encode_state",
+    "register_snapshot_upcaster",
+    "register_upcaster",
+    "upcast_fill_recorded_v1_v2",
+]
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+_F = TypeVar("_F", bound=Upcaster)
+
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+"""(event type, from_version) -> function turning that version's dict into the next's."""
+
+SNAPSHOT_UPCASTERS: dict[int, Upcaster] = {}
+"""from_version -> function turning a snapshot dict of that version into the next's."""
+
+SNAPSHOT_VERSION: Final = 1
+"""Version of the snapshot layout this build writes."""
+
+_encoder = msgspec.msgpack.Encoder()  # Decimal -> str is msgspec's default
+_dict_decoder = msgspec.msgpack.Decoder(dict[str, Any])
+_decoders: dict[str, msgspec.msgpack.Decoder[Any]] = {
+    tag: msgspec.msgpack.Decoder(cls) for tag, cls in EVENT_TYPES.items()
+}
+_versions: dict[str, int] = {tag: cls.schema_version for tag, cls in EVENT_TYPES.items()}
+
+
+def register_upcaster(event_type: str, from_version: int) -> Callable[[_F], _F]:
+    """Decorator registering ``dict -> dict`` that upgrades ``event_type`` by one version."""
+
+    def register(func: _F) -> _F:
+        key = (event_type, from_version)
+        if key in UPCASTERS:
+            raise ValueError(f"an upcaster for {event_type} v{from_version} is registered")
+        UPCASTERS[key] = func
+        return func
+
+    return register
+
+
+def register_snapshot_upcaster(from_version: int) -> Callable[[_F], _F]:
+    """Decorator registering ``dict -> dict`` that upgrades a snapshot by one version."""
+
+    def register(func: _F) -> _F:
+        if from_version in SNAPSHOT_UPCASTERS:
+            raise ValueError(f"a snapshot upcaster for v{from_version} is registered")
+        SNAPSHOT_UPCASTERS[from_version] = func
+        return func
+
+    return register
+
+
+# --- events --------------------------------------------------------------------------
+
+
+def encode_event(event: Event) -> NewRecord:
+    """The journal record of ``event`` (current schema version)."""
+    cls = type(event)
+    return NewRecord(
+        type=cls.__struct_config__.tag,  # type: ignore[arg-type]  # every event has a str tag
+        version=cls.schema_version,
+        ts_ns=event.ts_ns,
+        payload=_encoder.encode(event),
+    )
+
+
+def decode_event(type: str, version: int, payload: bytes) -> AnyEvent:
+    """The event stored as (``type``, ``version``, ``payload``), upcast if it is older.
+
+    Raises ``UnsupportedVersionError`` for an unknown type, a version newer than this
+    build or a missing upcaster, and ``CorruptRecordError`` for undecodable bytes.
+    """
+    current = _versions.get(type)
+    if current is not None and version == current:
+        try:
+            return cast("AnyEvent", _decoders[type].decode(payload))
+        except msgspec.DecodeError as exc:
+            raise CorruptRecordError(
+                f"record of type {type} v{version} cannot be decoded: {exc}"
+            ) from exc
+    return _decode_old(type, version, payload, current)
+
+
+def _decode_old(type_: str, version: int, payload: bytes, current: int | None) -> AnyEvent:
+    if current is None:
+        raise UnsupportedVersionError(f"unknown record type {type_!r} (version {version})")
+    if version > current or version < 1:
+        raise UnsupportedVersionError(
+            f"record type {type_} version {version} is not readable by this build "
+            f"(current version {current})"
+        )
+    try:
+        data = _dict_decoder.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise CorruptRecordError(
+            f"record of type {type_} v{version} cannot be decoded: {exc}"
+        ) from exc
+    for step in range(version, current):
+        upcaster = UPCASTERS.get((type_, step))
+        if upcaster is None:
+            raise UnsupportedVersionError(
+                f"no upcaster for record type {type_} version {step} -> {step + 1}"
+            )
+        data = upcaster(data)
+    try:
+        return cast("AnyEvent", msgspec.convert(data, EVENT_TYPES[type_]))
+    except msgspec.ValidationError as exc:
+        raise CorruptRecordError(
+            f"record of type {type_} v{version} does not fit v{current} after upcasting: {exc}"
+        ) from exc
+
+
+def decode_records(records: Iterable[StoredRecord]) -> Iterator[tuple[int, AnyEvent]]:
+    """``(seq, event)`` for each stored record, in the given order (replay fast path).
+
+    Raised errors carry the record's ``seq`` when they are ``CorruptRecordError``.
+    """
+    decoders = _decoders
+    versions = _versions
+    for record in records:
+        rtype = record.type
+        if versions.get(rtype) == record.version:
+            try:
+                event = decoders[rtype].decode(record.payload)
+            except msgspec.DecodeError as exc:
+                raise CorruptRecordError(
+                    f"record {record.seq} of type {rtype} v{record.version} cannot be "
+                    f"decoded: {exc}",
+                    seq=record.seq,
+                ) from exc
+        else:
+            try:
+                event = _decode_old(rtype, record.version, record.payload, versions.get(rtype))
+            except CorruptRecordError as exc:
+                raise CorruptRecordError(f"record {record.seq}: {exc}", seq=record.seq) from exc
+        yield record.seq, event
+
+
+# --- fill_recorded v1 -> v2 ----------------------------------------------------------
+
+_V1_FEE = re.compile(r"\s*(\S+)\s+([A-Za-z0-9]+)\s*")
+
+
+@register_upcaster("fill_recorded", 1)
+def upcast_fill_recorded_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """``fill_recorded`` v1 -> v2: ``qty`` becomes ``amount``; the fee string
+    ``"<amount> <asset>"`` splits into ``fee`` and ``fee_asset``.
+
+    A fee string that is not a decimal followed by an asset raises ``CorruptRecordError``.
+    """
+    out = dict(data)
+    try:
+        out["amount"] = out.pop("qty")
+        fee_text = out.pop("fee")
+    except KeyError as exc:
+        raise CorruptRecordError(f"fill_recorded v1 record lacks field {exc.args[0]!r}") from exc
+    match = _V1_FEE.fullmatch(fee_text) if isinstance(fee_text, str) else None
+    if match is None:
+        raise CorruptRecordError(
+            f"fill_recorded v1 fee {fee_text!r} is not '<amount> <asset>' "
+            f"(trade {data.get('trade_id')!r})"
+        )
+    amount_text, asset = match.groups()
+    try:
+        fee = Decimal(amount_text)
+    except InvalidOperation as exc:
+        raise CorruptRecordError(
+            f"fill_recorded v1 fee {fee_text!r} has no decimal amount "
+            f"(trade {data.get('trade_id')!r})"
+        ) from exc
+    if not fee.is_finite():
+        raise CorruptRecordError(f"fill_recorded v1 fee {fee_text!r} is not a finite amount")
+    out["fee"] = amount_text
+    out["fee_asset"] = asset
+    return out
+
+
+def encode_event_v1_for_fixture(event: FillRecorded) -> NewRecord:
+    """Write ``event`` in the old v1 layout of ``fill_recorded``.
+
+    Only for building the committed v1 fixture store and for tests of the upcaster;
+    production code always writes the current version with ``encode_event``.
+    """
+    data = msgspec.to_builtins(event)
+    data["qty"] = data.pop("amount")
+    data["fee"] = f"{data.pop('fee')} {data.pop('fee_asset')}"
+    return NewRecord(
+        type="fill_recorded", version=1, ts_ns=event.ts_ns, payload=_encoder.encode(data)
+    )
+
+
+# --- snapshots -----------------------------------------------------------------------
+
+
+class StateSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """The whole session state as stored in a snapshot (layout ``SNAPSHOT_VERSION``)."""
+
+    last_seq: int
+    session_id: str | None
+    run_id: str | None
+    running: bool
+    instruments: list[Instrument]
+    orders: list[Order]
+    positions: list[Position]
+    balances: list[Balance]
+    flags: list[Flag]
+    trade_cursors: dict[Symbol, str]
+    seen_trades: list[tuple[Symbol, TradeId]]
+
+
+_snapshot_decoder = msgspec.msgpack.Decoder(StateSnapshot)
+
+
+def encode_state(state: SessionState) -> tuple[int, bytes]:
+    """``(SNAPSHOT_VERSION, payload)`` of the whole state, ``last_seq`` included."""
+    snapshot = StateSnapshot(
+        last_seq=state.last_seq,
+        session_id=state.session_id,
+        run_id=state.run_id,
+        running=state.running,
+        instruments=list(state.instruments.values()),
+        orders=list(state.orders.values()),
+        positions=list(state.positions.values()),
+        balances=list(state.balances.values()),
+        flags=list(state.flags.values()),
+        trade_cursors=state.trade_cursors,
+        seen_trades=list(state.seen_trades),
+    )
+    return SNAPSHOT_VERSION, _encoder.encode(snapshot)
+
+
+def decode_state(version: int, payload: bytes) -> SessionState:
+    """The state stored in a snapshot payload of ``version`` (upcast if older).
+
+    Raises ``UnsupportedVersionError`` for a newer version or a missing upcaster and
+    ``CorruptSnapshotError`` for bytes that do not decode into a consistent state.
+    """
+    if version > SNAPSHOT_VERSION or version < 1:
+        raise UnsupportedVersionError(
+            f"snapshot version {version} is not readable by this build "
+            f"(current version {SNAPSHOT_VERSION})"
+        )
+    try:
+        if version == SNAPSHOT_VERSION:
+            snapshot = _snapshot_decoder.decode(payload)
+        else:
+            data = _dict_decoder.decode(payload)
+            for step in range(version, SNAPSHOT_VERSION):
+                upcaster = SNAPSHOT_UPCASTERS.get(step)
+                if upcaster is None:
+                    raise UnsupportedVersionError(
+                        f"no snapshot upcaster for version {step} -> {step + 1}"
+                    )
+                data = upcaster(data)
+            snapshot = msgspec.convert(data, StateSnapshot)
+    except (msgspec.DecodeError, DomainError) as exc:
+        raise CorruptSnapshotError(f"snapshot v{version} cannot be decoded: {exc}") from exc
+    return _state_from(snapshot)
+
+
+def _state_from(snapshot: StateSnapshot) -> SessionState:
+    state = SessionState()
+    state.last_seq = snapshot.last_seq
+    state.session_id = snapshot.session_id
+    state.run_id = snapshot.run_id
+    state.running = snapshot.running
+    state.instruments = {i.symbol: i for i in snapshot.instruments}
+    state.orders = {o.client_order_id: o for o in snapshot.orders}
+    state.positions = {p.symbol: p for p in snapshot.positions}
+    state.balances = {b.asset: b for b in snapshot.balances}
+    state.flags = {f.flag_id: f for f in snapshot.flags}
+    state.trade_cursors = dict(snapshot.trade_cursors)
+    state.seen_trades = set(snapshot.seen_trades)
+    if len(state.orders) != len(snapshot.orders) or len(state.seen_trades) != len(
+        snapshot.seen_trades
+    ):
+        raise CorruptSnapshotError("snapshot holds duplicate orders or trade ids")
+    state.rebuild_indexes()
+    return state

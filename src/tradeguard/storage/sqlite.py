@@ -1,0 +1,380 @@
+"""SQLite store: one file ``tradeguard.db`` in a data directory, WAL mode, fsync on commit.
+
+Every connection comes from the ``connect`` factory (default: stdlib ``sqlite3`` in
+autocommit mode), and only ``execute``/``executemany``/``close`` are used on it, so a
+test can substitute apsw connections over a power-loss VFS. Transactions are explicit
+statements. Writes go through the group-commit writer thread; reads use one connection
+per reading thread, which WAL lets run beside the writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tradeguard.errors import StoreError, StoreNotFoundError, UnsupportedVersionError
+from tradeguard.storage.base import Store
+from tradeguard.storage.migrations import (
+    LATEST_VERSION,
+    STORE_FORMAT,
+    apply_migrations,
+    current_version,
+)
+from tradeguard.storage.records import GENESIS_CRC
+from tradeguard.storage.sqlstore import SqlFlavor, SqlStore, SqlWriteTx
+
+__all__ = [
+    "DB_NAME",
+    "SqliteStore",
+    "backup_file_name",
+    "copy_sqlite_file",
+    "export_to_sqlite",
+    "sessions_in",
+]
+
+DB_NAME = "tradeguard.db"
+_HEADER = b"SQLite format 3\x00"
+_DB_SUFFIXES = frozenset({".db", ".sqlite", ".sqlite3"})
+_SYNC_LEVELS = {"OFF": 0, "NORMAL": 1, "FULL": 2, "EXTRA": 3}
+# Primary result codes that leave a write's outcome unknown.
+_IO_CODES = frozenset({10, 11, 13, 14, 26})  # IOERR, CORRUPT, FULL, CANTOPEN, NOTADB
+_IO_MESSAGES = ("disk i/o error", "disk is full", "ioerr", "malformed", "unable to open")
+
+
+def _default_connect(path: str) -> sqlite3.Connection:
+    # Autocommit: transactions are our explicit BEGIN IMMEDIATE / COMMIT statements.
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+
+class _SqliteFlavor(SqlFlavor):
+    dialect = "sqlite"
+    # IMMEDIATE takes the write lock at once, so the epoch read is already fenced.
+    begin_sql = "BEGIN IMMEDIATE"
+    lock_suffix = ""
+
+    def executemany(self, conn: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        conn.executemany(statement, rows)
+
+    def is_io_error(self, exc: BaseException) -> bool:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if isinstance(code, int) and code & 0xFF in _IO_CODES:
+            return True
+        if not isinstance(exc, sqlite3.Error) and type(exc).__module__ != "apsw":
+            return False
+        text = str(exc).lower()
+        return any(m in text for m in _IO_MESSAGES) or type(exc).__name__ in {
+            "IOError",
+            "FullError",
+            "CorruptError",
+        }
+
+    def translate(self, exc: BaseException, what: str) -> StoreError:
+        if isinstance(exc, sqlite3.IntegrityError):
+            err = StoreError(
+                f"{what} failed: {exc} (a row with this key exists: did another writer "
+                "append to this session with the same epoch?)"
+            )
+        else:
+            err = StoreError(f"{what} failed: {type(exc).__name__}: {exc}")
+        err.__cause__ = exc
+        return err
+
+
+_FLAVOR = _SqliteFlavor()
+
+
+def _resolve(path: Path) -> tuple[Path, Path]:
+    """(data_dir, db_file): a directory holds ``tradeguard.db``; a ``*.db`` path is it."""
+    if path.suffix in _DB_SUFFIXES or path.is_file():
+        return path.parent, path
+    return path, path / DB_NAME
+
+
+def _check_header(db: Path) -> None:
+    """Refuse (never touch) a file that is not a SQLite database."""
+    try:
+        with db.open("rb") as fh:
+            head = fh.read(len(_HEADER))
+    except OSError as exc:
+        raise StoreError(f"cannot read {db}: {exc}") from exc
+    if head and head != _HEADER:
+        raise StoreError(
+            f"{db} is not a SQLite database (it was left untouched): move it away or point "
+            "tradeguard at another data directory"
+        )
+
+
+def _one(conn: Any, statement: str) -> Any:
+    row = conn.execute(statement).fetchone()
+    return None if row is None else row[0]
+
+
+class SqliteStore(SqlStore):
+    """A tradeguard store in a SQLite file (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        session_id: str = "default",
+        create: bool = True,
+        readonly: bool = False,
+        synchronous: str = "FULL",
+        busy_timeout_ms: int = 5000,
+        connect: Callable[[str], Any] | None = None,
+        migrate_to: int | None = None,
+    ) -> None:
+        super().__init__()
+        if synchronous.upper() not in _SYNC_LEVELS:
+            raise StoreError(f"synchronous must be one of {sorted(_SYNC_LEVELS)}")
+        self.session_id = session_id
+        self.readonly = readonly
+        self._flavor = _FLAVOR
+        self._connect = connect or _default_connect
+        self._busy_ms = busy_timeout_ms
+        self._sync = synchronous.upper()
+        self.data_dir, self.db_path = _resolve(Path(path))
+        self.url = f"sqlite:///{self.db_path}"
+        if not self.db_path.exists():
+            if readonly or not create:
+                raise StoreNotFoundError(f"no tradeguard store at {self.db_path}")
+            self._create_file()
+        _check_header(self.db_path)
+        conn = self._open(self.db_path)
+        try:
+            self._version = self._prepare(conn, migrate_to)
+        except BaseException:
+            conn.close()
+            raise
+        if readonly:
+            conn.close()
+            return
+        last = SqlWriteTx(conn, _FLAVOR, session_id, version=self._version).record_before(2**62)
+        self._start_writer(
+            SqlWriteTx(conn, _FLAVOR, session_id, version=self._version),
+            next_seq=1 if last is None else last.seq + 1,
+            last_crc=GENESIS_CRC if last is None else last.crc,
+        )
+
+    def _create_file(self) -> None:
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Created by us with 0600 before SQLite sees it: SQLite would use 0644.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(self.db_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+    def _open(self, db: Path) -> Any:
+        """Open a connection with our PRAGMAs and check that each took effect."""
+        try:
+            conn = self._connect(str(db))
+        except Exception as exc:
+            raise StoreError(f"cannot open SQLite database {db}: {exc}") from exc
+        try:
+            # Check before any PRAGMA: journal_mode=WAL would rewrite a foreign file's header.
+            self._check_ours(conn)
+            self._apply_pragmas(conn, db)
+        except StoreError:
+            conn.close()
+            raise
+        except Exception as exc:
+            conn.close()
+            raise StoreError(f"cannot open SQLite database {db}: {exc}") from exc
+        return conn
+
+    def _apply_pragmas(self, conn: Any, db: Path) -> None:
+        # One PRAGMA per call (apsw stops at the first statement returning a row), each
+        # read back: a PRAGMA that silently did not apply would void the durability claim.
+        if not self.readonly:
+            mode = str(_one(conn, "PRAGMA journal_mode=WAL")).lower()
+            if mode != "wal":
+                raise StoreError(f"{db}: journal_mode is {mode!r}, could not set WAL")
+        conn.execute(f"PRAGMA synchronous={self._sync}")
+        conn.execute(f"PRAGMA busy_timeout={int(self._busy_ms)}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        checks = {
+            "synchronous": _SYNC_LEVELS[self._sync],
+            "busy_timeout": int(self._busy_ms),
+            "foreign_keys": 1,
+        }
+        for name, want in checks.items():
+            got = _one(conn, f"PRAGMA {name}")
+            if got != want:
+                raise StoreError(f"{db}: PRAGMA {name} is {got!r}, expected {want!r}")
+
+    def _prepare(self, conn: Any, migrate_to: int | None) -> int:
+        """Validate that the file is ours, migrate it, make sure our session exists."""
+        try:
+            version = self._validate_and_migrate(conn, migrate_to)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"cannot open tradeguard store {self.db_path}: {exc}") from exc
+        self._tighten_modes()
+        return version
+
+    def _check_ours(self, conn: Any) -> None:
+        """Refuse a SQLite database that is not a tradeguard store (read-only checks)."""
+        db = self.db_path
+        tables = {
+            r[0]
+            for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        }
+        if tables and "schema_migrations" not in tables:
+            raise StoreError(
+                f"{db} is a SQLite database but not a tradeguard store (tables: "
+                f"{', '.join(sorted(tables))}); it was left untouched"
+            )
+        if tables and "meta" in tables:
+            fmt = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            if fmt is None or fmt[0] != STORE_FORMAT:
+                raise StoreError(f"{db} has no tradeguard format marker; left untouched")
+
+    def _validate_and_migrate(self, conn: Any, migrate_to: int | None) -> int:
+        db = self.db_path
+        found = current_version(conn, "sqlite")
+        if found > LATEST_VERSION:
+            raise UnsupportedVersionError(
+                f"{db} is at schema version {found}, newer than this build's "
+                f"{LATEST_VERSION}: upgrade tradeguard"
+            )
+        if self.readonly:
+            if found == 0:
+                raise StoreNotFoundError(f"{db} holds no tradeguard store yet")
+            if found < LATEST_VERSION and migrate_to is None:
+                raise StoreError(
+                    f"{db} is at schema version {found} and needs migrating to "
+                    f"{LATEST_VERSION}; open it writable (e.g. `tradeguard recover`) first"
+                )
+            return found
+        apply_migrations(conn, "sqlite", migrate_to, before_migrating=self._pre_migration)
+        version = current_version(conn, "sqlite")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT OR IGNORE INTO sessions (session_id, epoch, created_ns) VALUES (?, 0, ?)",
+            (self.session_id, time.time_ns()),
+        )
+        conn.execute("COMMIT")
+        return version
+
+    def _tighten_modes(self) -> None:
+        """The -wal and -shm files hold journal data too: owner-only, like the db."""
+        for suffix in ("-wal", "-shm"):
+            side = self.db_path.with_name(self.db_path.name + suffix)
+            try:
+                if side.stat().st_mode & 0o077:
+                    side.chmod(0o600)
+            except FileNotFoundError:
+                continue
+
+    def _pre_migration(self, found: int, target: int) -> None:
+        """Copy a store that holds data before changing its tables."""
+        probe = sqlite3.connect(str(self.db_path))
+        try:
+            has_data = probe.execute(
+                "SELECT EXISTS (SELECT 1 FROM journal) OR EXISTS (SELECT 1 FROM runs)"
+            ).fetchone()[0]
+        finally:
+            probe.close()
+        if has_data:
+            dest = self.data_dir / "backups"
+            dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+            name = f"pre-migration-{found}-{target}-{time.time_ns()}.db"
+            copy_sqlite_file(self.db_path, dest / name)
+
+    def _connect_reader(self) -> Any:
+        conn = self._connect(str(self.db_path))
+        conn.execute(f"PRAGMA busy_timeout={int(self._busy_ms)}")
+        # Readers never write; query_only makes a slip fail loudly.
+        conn.execute("PRAGMA query_only=ON")
+        return conn
+
+    def backup(self, dest: Path) -> Path:
+        """Consistent online copy (SQLite backup API) in ``dest``, mode 0600."""
+        self._check_open()
+        final = Path(dest) / backup_file_name(self.session_id)
+        copy_sqlite_file(self.db_path, final)
+        return final
+
+
+def backup_file_name(session_id: str) -> str:
+    """``tradeguard-<session>-<UTC time>.db``: sortable by name, unique per nanosecond."""
+    now = time.time_ns()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 1_000_000_000))
+    return f"tradeguard-{session_id}-{stamp}.{now % 1_000_000_000:09d}Z.db"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """fsync the finished file, rename it into place, fsync the directory."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+
+
+def copy_sqlite_file(src: Path, final: Path) -> None:
+    """Online, consistent copy of a SQLite database into ``final`` (mode 0600)."""
+    final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.partial")
+    tmp.unlink(missing_ok=True)
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    try:
+        source = sqlite3.connect(str(src), isolation_level=None)
+        target = sqlite3.connect(str(tmp), isolation_level=None)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+            source.close()
+        _publish(tmp, final)
+    except sqlite3.Error as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"backup of {src} to {final} failed: {exc}") from exc
+
+
+def export_to_sqlite(source: Store, dest: Path, *, name: str | None = None) -> Path:
+    """Write ``source``'s session into a new SQLite store file under ``dest``.
+
+    How backends that are not SQLite back up: the result has the same tables as any
+    SQLite store, so it restores anywhere. ``name`` defaults to ``backup_file_name``.
+    """
+    final = Path(dest) / (name or backup_file_name(source.session_id))
+    final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.partial")
+    tmp.unlink(missing_ok=True)
+    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    try:
+        with SqliteStore(tmp, session_id=source.session_id) as target:
+            target.import_from(source)
+        _publish(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return final
+
+
+def sessions_in(db: Path) -> list[str]:
+    """Session ids stored in a SQLite store file (e.g. a backup)."""
+    _check_header(db)
+    conn = sqlite3.connect(str(db), isolation_level=None)
+    try:
+        rows = conn.execute("SELECT session_id FROM sessions ORDER BY session_id").fetchall()
+    except sqlite3.Error as exc:
+        raise StoreError(f"{db} is not a readable tradeguard store: {exc}") from exc
+    finally:
+        conn.close()
+    return [str(r[0]) for r in rows]
