@@ -309,7 +309,8 @@ def main() -> None:
         result["d_recovery_sqlite"] = bench_recovery(store)
         store.close()
         try:
-            result["e_postgres"] = bench_postgres(args.pg, args.single, args.pg_events, args.seconds)
+            result["e_postgres"] = bench_postgres(
+                args.pg, args.single, args.pg_events, args.seconds)
         except Exception as exc:
             result["e_postgres"] = {"skipped": f"{type(exc).__name__}: {exc}"}
     finally:

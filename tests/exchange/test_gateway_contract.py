@@ -205,7 +205,7 @@ async def test_local_checks_send_nothing(gateway: CcxtGateway, admin: Admin) -> 
         await gateway.create_order(
             SPOT, Side.BUY, OrderType.MARKET, D("0.001"), client_order_id="bad-2", reduce_only=True
         )
-    with pytest.raises(ExchangeError, match="unknown or unsupported symbol"):
+    with pytest.raises(InvalidOrderError, match="unknown or unsupported symbol"):
         await gateway.create_order(
             "DOGE/USDT", Side.BUY, OrderType.MARKET, D(1), client_order_id="bad-3"
         )

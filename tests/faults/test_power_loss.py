@@ -36,6 +36,10 @@ MAX_APPENDS = 30
 """Appends per cycle are drawn from 1..MAX_APPENDS."""
 
 
+class LeakedConnectionError(Exception):
+    """The store left a connection open after a failure (not corruption: a bug)."""
+
+
 class _Writer(Protocol):
     def append(self, payloads: list[bytes]) -> tuple[int, int]: ...
 
@@ -192,7 +196,8 @@ def _cycle(
     leaked = apsw.connections()
     for conn in leaked:
         conn.close(True)
-    assert not leaked, f"seed={seed} cycle={cycle}: {len(leaked)} connection(s) left open"
+    if leaked:
+        raise LeakedConnectionError(f"seed={seed} cycle={cycle}: {len(leaked)} left open")
     vfs.unregister()
     return backend.read()  # type: ignore[no-any-return]
 

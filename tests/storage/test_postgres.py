@@ -32,7 +32,7 @@ def test_lost_connection_poisons_the_store(pg_url: str) -> None:
         server = pg_url.split("?", maxsplit=1)[0]
         with psycopg.connect(server, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        with pytest.raises(StoreFailedError, match="outcome is unknown"):
+        with pytest.raises(StoreFailedError, match="outcome unknown"):
             store.append([rec(2)], epoch=0)
         with pytest.raises(StoreFailedError):
             store.append([rec(3)], epoch=0)

@@ -33,7 +33,13 @@ import msgspec
 from ccxt.base import errors as ccxt_errors
 
 from tradeguard.domain.enums import MarketKind, OrderType, Side
-from tradeguard.errors import AmbiguousOutcomeError, ConfigError, ExchangeError
+from tradeguard.domain.ids import ClientOrderId, Symbol
+from tradeguard.errors import (
+    AmbiguousOutcomeError,
+    ConfigError,
+    ExchangeError,
+    InvalidOrderError,
+)
 from tradeguard.exchange.ccxt_client import build_exchange, open_session
 from tradeguard.exchange.config import ExchangeConfig
 from tradeguard.exchange.errors import PARSE_FAILURES, CallKind, describe_call, translate_error
@@ -225,7 +231,7 @@ class CcxtGateway:
         symbol: str | None,
         client_order_id: str | None,
     ) -> ExchangeError:
-        error = translate_error(
+        return translate_error(
             exc,
             exchange=self.exchange_id,
             call=call,
@@ -234,8 +240,6 @@ class CcxtGateway:
             client_order_id=client_order_id,
             secrets=self._secrets,
         )
-        assert isinstance(error, ExchangeError)
-        return error
 
     # --- markets, account ----------------------------------------------------------------
 
@@ -246,7 +250,10 @@ class CcxtGateway:
                 "load_markets", CallKind.READ, lambda: self._exchange.load_markets(reload)
             )
             mode = int(self._exchange.precisionMode)
-            parsed = (parse_market(market, precision_mode=mode) for market in raw.values())
+            parsed = [
+                self._parse(parse_market, market, precision_mode=mode, call="load_markets")
+                for market in raw.values()
+            ]
             self._markets = {info.symbol: info for info in parsed if info is not None}
         return MappingProxyType(self._markets)
 
@@ -295,7 +302,7 @@ class CcxtGateway:
         return [
             found.get(symbol)
             or PositionReport(
-                symbol=symbol,
+                symbol=Symbol(symbol),
                 size=Decimal(0),
                 entry_price=Decimal(0),
                 mark_price=None,
@@ -385,14 +392,17 @@ class CcxtGateway:
         limit price for limit orders only, amount and price on the market's step and
         tick (ccxt would silently truncate them), reduce-only only on perpetuals.
         """
-        market = await self.market(symbol)
+        prefix = describe_call(self.exchange_id, "create_order", symbol, client_order_id)
+        markets = await self.load_markets()
+        if symbol not in markets:
+            raise InvalidOrderError(f"{prefix}: not sent: unknown or unsupported symbol")
         validate_order(
-            market,
+            markets[symbol],
             type,
             amount,
             price,
             reduce_only=reduce_only,
-            context=describe_call(self.exchange_id, "create_order", symbol, client_order_id),
+            context=prefix,
         )
         params: dict[str, Any] = {"clientOrderId": client_order_id}
         if reduce_only:
@@ -411,7 +421,6 @@ class CcxtGateway:
             symbol=symbol,
             client_order_id=client_order_id,
         )
-        prefix = describe_call(self.exchange_id, "create_order", symbol, client_order_id)
         if not isinstance(raw, Mapping) or raw.get("id") in (None, ""):
             # ccxt turns an unreadable 200 into an order without id: it may exist.
             raise AmbiguousOutcomeError(f"{prefix}: outcome unknown (response without order id)")
@@ -420,7 +429,7 @@ class CcxtGateway:
         except _UNREADABLE as exc:
             raise AmbiguousOutcomeError(f"{prefix}: outcome unknown ({exc})") from exc
         if report.client_order_id is None:
-            report = msgspec.structs.replace(report, client_order_id=client_order_id)
+            report = msgspec.structs.replace(report, client_order_id=ClientOrderId(client_order_id))
         return report
 
     async def cancel_order(
@@ -443,7 +452,7 @@ class CcxtGateway:
         )
         report = self._order(raw, "cancel_order")
         if client_order_id is not None and report.client_order_id != client_order_id:
-            report = msgspec.structs.replace(report, client_order_id=client_order_id)
+            report = msgspec.structs.replace(report, client_order_id=ClientOrderId(client_order_id))
         return report
 
     # --- history --------------------------------------------------------------------------

@@ -30,7 +30,6 @@ from tradeguard.errors import (
     InvalidOrderError,
     OrderNotFoundError,
     RateLimitedError,
-    TradeguardError,
 )
 
 __all__ = ["PARSE_FAILURES", "CallKind", "describe_call", "redact", "translate_error"]
@@ -106,7 +105,7 @@ def _is(exc: BaseException | type[Exception], *classes: type[Exception]) -> bool
     return isinstance(exc, classes)
 
 
-def _error_class(raw: BaseException, kind: CallKind) -> tuple[type[TradeguardError], str]:
+def _error_class(raw: BaseException, kind: CallKind) -> tuple[type[ExchangeError], str]:
     """The tradeguard class for ``raw`` after a call of ``kind``, and a short reason."""
     changes = kind is not CallKind.READ
     exc = _refined(raw)
@@ -145,14 +144,14 @@ def translate_error(
     symbol: str | None = None,
     client_order_id: str | None = None,
     secrets: Iterable[str] = (),
-) -> TradeguardError:
+) -> ExchangeError:
     """The most specific tradeguard error for ``exc`` raised by a ccxt call.
 
     The caller raises the result ``from exc``. The message names the exchange, the
     call, the symbol and the client order id, with credentials and signatures removed.
-    An exception that is already a tradeguard error is returned unchanged.
+    An exception that is already a tradeguard exchange error is returned unchanged.
     """
-    if isinstance(exc, TradeguardError):
+    if isinstance(exc, ExchangeError):
         return exc
     error_class, reason = _error_class(exc, kind)
     detail = redact(f"{type(exc).__name__}: {exc}", secrets)

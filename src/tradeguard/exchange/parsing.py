@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from tradeguard.domain.enums import MarketKind, OrderStatus, OrderType, Side
+from tradeguard.domain.ids import Asset, ClientOrderId, ExchangeOrderId, Symbol, TradeId
 from tradeguard.errors import ExchangeError
 from tradeguard.exchange.reports import (
     BalanceReport,
@@ -158,11 +159,11 @@ def parse_market(
     cost_limits = limits.get("cost") or {}
     contract_size = market.get("contractSize")
     return MarketInfo(
-        symbol=str(symbol),
+        symbol=Symbol(str(symbol)),
         kind=kind,
-        base=str(_field(market, "base", call=where, what="market")),
-        quote=str(_field(market, "quote", call=where, what="market")),
-        settle=None if market.get("settle") is None else str(market["settle"]),
+        base=Asset(str(_field(market, "base", call=where, what="market"))),
+        quote=Asset(str(_field(market, "quote", call=where, what="market"))),
+        settle=None if market.get("settle") is None else Asset(str(market["settle"])),
         tick_size=_increment(
             precision.get("price"), precision_mode, field="precision.price", call=where
         ),
@@ -185,14 +186,14 @@ def parse_market(
     )
 
 
-def _client_order_id(order: Mapping[str, Any]) -> str | None:
+def _client_order_id(order: Mapping[str, Any]) -> ClientOrderId | None:
     # Binance spot answers a cancel with the cancel request's own clientOrderId and puts
     # the order's id in origClientOrderId: prefer the original where it is given.
     info = order.get("info")
     if isinstance(info, Mapping) and info.get("origClientOrderId"):
-        return str(info["origClientOrderId"])
+        return ClientOrderId(str(info["origClientOrderId"]))
     value = order.get("clientOrderId")
-    return None if value in (None, "") else str(value)
+    return None if value in (None, "") else ClientOrderId(str(value))
 
 
 def parse_order(order: Mapping[str, Any], *, now_ns: int, call: str = "fetch_order") -> OrderReport:
@@ -225,8 +226,8 @@ def parse_order(order: Mapping[str, Any], *, now_ns: int, call: str = "fetch_ord
     raw_price = None if order_type is OrderType.MARKET else order.get("price")
     return OrderReport(
         client_order_id=_client_order_id(order),
-        exchange_order_id=str(order_id),
-        symbol=str(_field(order, "symbol", call=where, what=what)),
+        exchange_order_id=ExchangeOrderId(str(order_id)),
+        symbol=Symbol(str(_field(order, "symbol", call=where, what=what))),
         side=_side(order.get("side"), call=where, what=what),
         type=order_type,
         status=map_order_status(order.get("status"), filled, call=where),
@@ -252,17 +253,17 @@ def parse_trade(trade: Mapping[str, Any], *, call: str = "fetch_my_trades") -> T
     client_order_id = info.get("clientOrderId") if isinstance(info, Mapping) else None
     taker_or_maker = trade.get("takerOrMaker")
     return TradeReport(
-        trade_id=str(trade_id),
-        exchange_order_id=str(_field(trade, "order", call=where, what=what)),
-        client_order_id=None if not client_order_id else str(client_order_id),
-        symbol=str(_field(trade, "symbol", call=where, what=what)),
+        trade_id=TradeId(str(trade_id)),
+        exchange_order_id=ExchangeOrderId(str(_field(trade, "order", call=where, what=what))),
+        client_order_id=None if not client_order_id else ClientOrderId(str(client_order_id)),
+        symbol=Symbol(str(_field(trade, "symbol", call=where, what=what))),
         side=_side(trade.get("side"), call=where, what=what),
         price=to_decimal(trade.get("price"), field="price", call=where, what=what),
         amount=to_decimal(trade.get("amount"), field="amount", call=where, what=what),
         fee=Decimal(0)
         if fee_cost is None
         else to_decimal(fee_cost, field="fee.cost", call=where, what=what),
-        fee_asset=None if fee.get("currency") is None else str(fee["currency"]),
+        fee_asset=None if fee.get("currency") is None else Asset(str(fee["currency"])),
         is_maker=None if taker_or_maker is None else taker_or_maker == "maker",
         ts_ns=ms_to_ns(_field(trade, "timestamp", call=where, what=what), call=where),
     )
@@ -296,14 +297,16 @@ def parse_balances(
             used = total - free
         if free is None or used is None:
             raise _fail(where, "balance", "free", "and 'used' are both missing")
-        reports.append(BalanceReport(asset=asset, free=free, used=used, total=total, kind=kind))
+        reports.append(
+            BalanceReport(asset=Asset(asset), free=free, used=used, total=total, kind=kind)
+        )
     return reports
 
 
 def parse_position(position: Mapping[str, Any], *, call: str = "fetch_positions") -> PositionReport:
     """A ccxt position dict as :class:`PositionReport` with a signed base-quantity size."""
     what = "position"
-    symbol = str(_field(position, "symbol", call=call, what=what))
+    symbol = Symbol(str(_field(position, "symbol", call=call, what=what)))
     where = f"{call} {symbol}"
     contracts = to_decimal(position.get("contracts"), field="contracts", call=where, what=what)
     contract_size = to_decimal(

@@ -13,6 +13,7 @@ from decimal import Decimal
 import msgspec
 
 from tradeguard.domain.enums import MarketKind, OrderStatus, OrderType, Side
+from tradeguard.domain.ids import Asset, ClientOrderId, ExchangeOrderId, Symbol, TradeId
 
 __all__ = [
     "BalanceReport",
@@ -34,11 +35,11 @@ class MarketInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     base quantity of one contract (1 for spot and for Binance USD-M perpetuals).
     """
 
-    symbol: str
+    symbol: Symbol
     kind: MarketKind
-    base: str
-    quote: str
-    settle: str | None
+    base: Asset
+    quote: Asset
+    settle: Asset | None
     tick_size: Decimal
     step_size: Decimal
     min_amount: Decimal | None
@@ -58,9 +59,9 @@ class OrderReport(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     for market orders; ``average`` is None before the first fill.
     """
 
-    client_order_id: str | None
-    exchange_order_id: str
-    symbol: str
+    client_order_id: ClientOrderId | None
+    exchange_order_id: ExchangeOrderId
+    symbol: Symbol
     side: Side
     type: OrderType
     status: OrderStatus
@@ -90,15 +91,15 @@ class TradeReport(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     list does not carry it (Binance's does not): join on ``exchange_order_id``.
     """
 
-    trade_id: str
-    exchange_order_id: str
-    client_order_id: str | None
-    symbol: str
+    trade_id: TradeId
+    exchange_order_id: ExchangeOrderId
+    client_order_id: ClientOrderId | None
+    symbol: Symbol
     side: Side
     price: Decimal
     amount: Decimal
     fee: Decimal
-    fee_asset: str | None
+    fee_asset: Asset | None
     is_maker: bool | None
     ts_ns: int
 
@@ -106,7 +107,7 @@ class TradeReport(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class BalanceReport(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One asset's balance in one account (``kind``: spot wallet or perpetual margin)."""
 
-    asset: str
+    asset: Asset
     free: Decimal
     used: Decimal
     total: Decimal
@@ -120,7 +121,7 @@ class PositionReport(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     gateway fills them in for every requested symbol so "absent" never means "unknown").
     """
 
-    symbol: str
+    symbol: Symbol
     size: Decimal
     entry_price: Decimal
     mark_price: Decimal | None

@@ -346,9 +346,9 @@ class GroupCommitter:
 
     def _poison(self, group: list[Job], exc: BaseException, where: str) -> None:
         message = (
-            f"write failed during {where} ({type(exc).__name__}: {exc}); its outcome is "
-            "unknown (it may or may not be on disk); the store stopped accepting writes; "
-            "reopen it to recover"
+            f"write failed during {where} ({type(exc).__name__}: {exc}): outcome unknown "
+            "(it may or may not be on disk); the store stopped accepting writes; reopen it "
+            "to recover"
         )
         with self._cond:
             self._failure = message

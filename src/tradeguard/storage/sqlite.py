@@ -154,9 +154,14 @@ class SqliteStore(SqlStore):
         if readonly:
             conn.close()
             return
-        last = SqlWriteTx(conn, _FLAVOR, session_id, version=self._version).record_before(2**62)
+        tx = SqlWriteTx(conn, _FLAVOR, session_id, version=self._version)
+        try:
+            last = tx.record_before(2**62)
+        except Exception as exc:
+            conn.close()
+            raise _FLAVOR.translate(exc, f"opening {self.db_path}") from exc
         self._start_writer(
-            SqlWriteTx(conn, _FLAVOR, session_id, version=self._version),
+            tx,
             next_seq=1 if last is None else last.seq + 1,
             last_crc=GENESIS_CRC if last is None else last.crc,
         )
