@@ -100,37 +100,16 @@ def bench_single_sqlite(base: Path, n: int) -> dict[str, Any]:
 
 
 def bench_sqlalchemy(path: Path, n: int, payload: bytes) -> dict[str, Any]:
-    from sqlalchemy import BigInteger, Integer, LargeBinary, String, create_engine, event
-    from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+    from orm_baseline import Row, make_session
 
-    class Base(DeclarativeBase):
-        pass
+    session = make_session(str(path))
 
-    class Row(Base):
-        __tablename__ = "journal"
-        seq: Mapped[int] = mapped_column(Integer, primary_key=True)
-        type: Mapped[str] = mapped_column(String)
-        version: Mapped[int] = mapped_column(Integer)
-        ts: Mapped[int] = mapped_column(BigInteger)
-        payload: Mapped[bytes] = mapped_column(LargeBinary)
+    def one(i: int) -> None:
+        session.add(Row(seq=i + 1, type="order_acknowledged", version=1, ts=i, payload=payload))
+        session.commit()
 
-    engine = create_engine(f"sqlite:///{path}")
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn: Any, _: Any) -> None:
-        dbapi_conn.execute("PRAGMA journal_mode=WAL")
-        dbapi_conn.execute("PRAGMA synchronous=FULL")
-
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-
-        def one(i: int) -> None:
-            session.add(Row(seq=i + 1, type="order_acknowledged", version=1, ts=i,
-                            payload=payload))
-            session.commit()
-
-        lat = time_each(n, one)
-    engine.dispose()
+    lat = time_each(n, one)
+    session.close()
     return percentiles(lat)
 
 
