@@ -16,12 +16,13 @@ from typing import Any, Literal
 import msgspec
 
 from tradeguard.errors import ConfigError
+from tradeguard.exchange.config import ExchangeConfig
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
     "DEFAULT_DATA_DIR",
     "Config",
-    "ExchangeSettings",
+    "ExchangeConfig",
     "LogSettings",
     "ReconcileSettings",
     "StorageSettings",
@@ -62,16 +63,6 @@ class StorageSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only
             )
 
 
-class ExchangeSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Which exchange to trade on. Keys come from the named environment variables."""
-
-    id: str = "binance"
-    url: str = ""  # set to point at a simulator; empty means the exchange's own URLs
-    api_key_env: str = "TRADEGUARD_API_KEY"
-    api_secret_env: str = "TRADEGUARD_API_SECRET"  # noqa: S105 - a variable name, not a secret
-    sandbox: bool = False
-
-
 class ReconcileSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Reconciliation cadence and policy."""
 
@@ -97,7 +88,7 @@ class Config(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The whole configuration; every section has defaults."""
 
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
-    exchange: ExchangeSettings = msgspec.field(default_factory=ExchangeSettings)
+    exchange: ExchangeConfig = msgspec.field(default_factory=ExchangeConfig)
     reconcile: ReconcileSettings = msgspec.field(default_factory=ReconcileSettings)
     strategy: StrategySettings = msgspec.field(default_factory=StrategySettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
