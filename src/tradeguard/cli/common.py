@@ -34,6 +34,7 @@ __all__ = [
     "err_console",
     "handle_errors",
     "open_configured_store",
+    "prepare",
     "print_json",
     "progress_bar",
     "resolve",
@@ -77,6 +78,15 @@ def resolve(
     if data_dir is not None:
         return config, f"sqlite:///{data_dir}"
     return config, config.storage.url
+
+
+def prepare(
+    config_path: Path | None, data_dir: Path | None, store_url: str | None, *, json: bool
+) -> tuple[Config, str]:
+    """What every store command starts with: config, store URL, logging set up."""
+    config, url = resolve(config_path, data_dir, store_url)
+    setup_cli_logging(config, quiet=json)
+    return config, url
 
 
 def open_configured_store(

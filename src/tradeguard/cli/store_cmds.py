@@ -20,10 +20,9 @@ from tradeguard.cli.common import (
     handle_errors,
     open_configured_store,
     out_console,
+    prepare,
     print_json,
     progress_bar,
-    resolve,
-    setup_cli_logging,
     to_builtins,
 )
 from tradeguard.errors import CorruptRecordError, UnsupportedVersionError
@@ -63,8 +62,7 @@ def recover_cmd(
     json: JsonOpt = False,
 ) -> None:
     """Local recovery: detect an unclean shutdown, restore state, quarantine a damaged tail."""
-    cfg, url = resolve(config, data_dir, store)
-    setup_cli_logging(cfg, quiet=json)
+    cfg, url = prepare(config, data_dir, store, json=json)
     with (
         open_configured_store(cfg, url, session=session, readonly=dry_run) as st,
         progress_bar("replaying journal", enabled=not json) as update,
@@ -110,8 +108,7 @@ def verify(
 
     Exits 1 when anything is wrong.
     """
-    cfg, url = resolve(config, data_dir, store)
-    setup_cli_logging(cfg, quiet=json)
+    cfg, url = prepare(config, data_dir, store, json=json)
     with (
         open_configured_store(cfg, url, session=session, readonly=True) as st,
         progress_bar("verifying", enabled=not json) as update,
@@ -146,8 +143,7 @@ def journal(
     json: JsonOpt = False,
 ) -> None:
     """List journal records, decoded."""
-    cfg, url = resolve(config, data_dir, store)
-    setup_cli_logging(cfg, quiet=json)
+    cfg, url = prepare(config, data_dir, store, json=json)
     rows: list[dict[str, Any]] = []
     with open_configured_store(cfg, url, session=session, readonly=True) as st:
         last = st.last_seq()
@@ -190,8 +186,7 @@ def status(
     json: JsonOpt = False,
 ) -> None:
     """Orders, positions, balances, flags, last seq and how the last run ended (read-only)."""
-    cfg, url = resolve(config, data_dir, store)
-    setup_cli_logging(cfg, quiet=json)
+    cfg, url = prepare(config, data_dir, store, json=json)
     with open_configured_store(cfg, url, session=session, readonly=True) as st:
         report = session_status(st)
     if json:
@@ -245,8 +240,7 @@ def backup(
     json: JsonOpt = False,
 ) -> None:
     """Take an online backup of the store now."""
-    cfg, url = resolve(config, data_dir, store)
-    setup_cli_logging(cfg, quiet=json)
+    cfg, url = prepare(config, data_dir, store, json=json)
     backup_dir = dest or (data_dir / "backups" if data_dir else cfg.backup_dir)
     with open_configured_store(cfg, url, session=session) as st:
         path = take_backup(st, backup_dir, keep=keep or cfg.storage.backups_to_keep)
@@ -268,8 +262,7 @@ def restore(
     json: JsonOpt = False,
 ) -> None:
     """Restore a backup into an empty data dir (or empty store); refuses a non-empty one."""
-    cfg, url = resolve(config, data_dir, store)
-    setup_cli_logging(cfg, quiet=json)
+    cfg, url = prepare(config, data_dir, store, json=json)
     restore_backup(backup_file, url, session_id=session or cfg.storage.session_id)
     if json:
         print_json({"ok": True, "restored": str(backup_file), "store": url})
