@@ -11,13 +11,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "recovery"))
 
-from sessions import cli, write_session  # noqa: E402
+from sessions import cli, write_session
 
-from tradeguard.config import Config, StorageSettings  # noqa: E402
-from tradeguard.demo import DemoFlow  # noqa: E402
-from tradeguard.recovery.manager import recover  # noqa: E402
-from tradeguard.service import LocalService  # noqa: E402
-from tradeguard.storage import open_store  # noqa: E402
+from tradeguard.config import Config, StorageSettings
+from tradeguard.demo import DemoFlow
+from tradeguard.recovery.manager import recover
+from tradeguard.service import LocalService
+from tradeguard.storage import open_store
 
 
 def test_backup_then_restore_into_an_empty_dir(tmp_path: Path) -> None:
@@ -42,8 +42,8 @@ def test_backup_then_restore_into_an_empty_dir(tmp_path: Path) -> None:
     # Retention.
     for _ in range(3):
         assert cli("backup", "--data-dir", str(tmp_path / "a"), "--keep", "2", "--json")[0] == 0
-    assert len(out := cli("backup", "--data-dir", str(tmp_path / "a"), "--keep", "2",
-                          "--json")[1]["backups"]) == 2, out
+    _, out = cli("backup", "--data-dir", str(tmp_path / "a"), "--keep", "2", "--json")
+    assert len(out["backups"]) == 2, out
 
 
 def test_service_takes_periodic_backups(tmp_path: Path) -> None:
