@@ -87,14 +87,33 @@ def bench_single_sqlite(base: Path, n: int) -> dict[str, Any]:
         store.append([recs[i % len(recs)]], epoch=epoch)
 
     tg_lat = time_each(n, ours)
+    # The same two again, alternating call by call: on a shared machine whose disk and
+    # CPUs are busy in bursts, this compares them under the same conditions.
+    conn = sqlite3.connect(raw_path, isolation_level=None)
+    conn.execute("PRAGMA synchronous=FULL")
+    alt_raw, alt_tg = [], []
+    for i in range(n, 2 * n):
+        started = time.perf_counter()
+        raw(i)
+        alt_raw.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        ours(i)
+        alt_tg.append(time.perf_counter() - started)
+    conn.close()
     store.close()
     a, r, o = percentiles(tg_lat), percentiles(raw_lat), orm
+    ai, ri = percentiles(alt_tg), percentiles(alt_raw)
     return {
         "tradeguard": a,
         "raw_sqlite3_wal_full": r,
         "sqlalchemy_orm_commit": o,
         "p50_ratio_vs_raw": round(a["p50_ms"] / r["p50_ms"], 3),
         "p50_ratio_vs_orm": round(a["p50_ms"] / o["p50_ms"], 3),
+        "interleaved": {
+            "tradeguard": ai,
+            "raw_sqlite3_wal_full": ri,
+            "p50_ratio_vs_raw": round(ai["p50_ms"] / ri["p50_ms"], 3),
+        },
         "target": "p50 within 1.3x of raw sqlite3",
     }
 
@@ -145,14 +164,97 @@ def bench_concurrent(
 
     single, _ = run(1)
     multi, info = run(writers)
+    tasks = run_asyncio_tasks(store_factory, writers, seconds)
     return {
         "writers": writers,
         "events_per_s": round(multi),
         "single_writer_events_per_s": round(single),
         "ratio": round(multi / single, 2),
         **info,
+        "asyncio_tasks": tasks,
         "target": ">= 50,000 durable events/s and >= 10x single writer",
     }
+
+
+def run_asyncio_tasks(
+    store_factory: Callable[[], Store], tasks: int, seconds: float
+) -> dict[str, Any]:
+    """The same load from asyncio tasks on one loop (how a tradeguard Session writes)."""
+    import asyncio
+
+    async def main() -> tuple[int, float, Any]:
+        store = store_factory()
+        epoch = store.advance_epoch()
+        stop = time.perf_counter() + seconds
+
+        async def writer(k: int) -> int:
+            i = 0
+            while time.perf_counter() < stop:
+                record = PAYLOAD_RECORDS[(k + i) % len(PAYLOAD_RECORDS)]
+                await store.append_async([record], epoch=epoch)
+                i += 1
+            return i
+
+        started = time.perf_counter()
+        counts = await asyncio.gather(*[writer(k) for k in range(tasks)])
+        elapsed = time.perf_counter() - started
+        stats = store.stats()
+        store.close()
+        return sum(counts), elapsed, stats
+
+    total, elapsed, stats = asyncio.run(main())
+    return {
+        "tasks": tasks,
+        "events_per_s": round(total / elapsed),
+        "commits": stats.commits,
+        "max_group": stats.max_group,
+    }
+
+
+def thread_handoff_floor(threads: int, seconds: float, fsync_s: float = 0.0001) -> int:
+    """Ops/s of a group commit that does no work at all: ``threads`` Python threads each
+    queue a lock and block on it, one thread "commits" (sleeps ``fsync_s``, GIL free)
+    and wakes the whole batch. The ceiling CPython threads reach on this machine."""
+    lock = threading.Condition()
+    queue: list[Any] = []
+    stop = time.perf_counter() + seconds
+    done = threading.Event()
+    counts = [0] * threads
+
+    def committer() -> None:
+        while not done.is_set():
+            with lock:
+                lock.wait_for(lambda: queue or done.is_set(), timeout=0.1)
+                batch = queue[:]
+                queue.clear()
+            time.sleep(fsync_s)
+            for waiter in batch:
+                waiter.release()
+
+    def client(k: int) -> None:
+        i = 0
+        while time.perf_counter() < stop:
+            waiter = threading.Lock()
+            waiter.acquire()
+            with lock:
+                queue.append(waiter)
+                lock.notify()
+            waiter.acquire()
+            i += 1
+        counts[k] = i
+
+    server = threading.Thread(target=committer)
+    server.start()
+    started = time.perf_counter()
+    clients = [threading.Thread(target=client, args=(k,)) for k in range(threads)]
+    for t in clients:
+        t.start()
+    for t in clients:
+        t.join()
+    elapsed = time.perf_counter() - started
+    done.set()
+    server.join()
+    return round(sum(counts) / elapsed)
 
 
 # --- (c)/(d) replay and recovery -------------------------------------------------------
@@ -235,13 +337,28 @@ def bench_postgres(url: str, n_single: int, n_replay: int, seconds: float) -> di
 
         raw_lat = percentiles(time_each(n_single, raw_one))
         raw.close()
+        fenced_lat = bench_psycopg_fenced(url, schema, n_single, payload)
         sep = "&" if "?" in url else "?"
         store_url = f"{url}{sep}schema={schema}"
         store = open_store(store_url, session_id="bench-single")
         epoch = store.advance_epoch()
         tg_lat = percentiles(time_each(
             n_single, lambda i: store.append([PAYLOAD_RECORDS[i % 2000]], epoch=epoch)))
+        # Alternating call by call, as in (a): the same conditions for both.
+        raw = psycopg.connect(url)
+        alt_raw, alt_tg = [], []
+        for i in range(n_single, 2 * n_single):
+            started = time.perf_counter()
+            raw_one(i)
+            alt_raw.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            store.append([PAYLOAD_RECORDS[i % 2000]], epoch=epoch)
+            alt_tg.append(time.perf_counter() - started)
+        raw.close()
         store.close()
+        interleaved = {"tradeguard": percentiles(alt_tg), "raw_psycopg": percentiles(alt_raw)}
+        interleaved["p50_ratio_vs_raw"] = round(
+            interleaved["tradeguard"]["p50_ms"] / interleaved["raw_psycopg"]["p50_ms"], 3)
         counter = iter(range(10**9))
         concurrent = bench_concurrent(
             lambda: open_store(store_url, session_id=f"bench-conc-{next(counter)}"), 64, seconds)
@@ -253,6 +370,9 @@ def bench_postgres(url: str, n_single: int, n_replay: int, seconds: float) -> di
             "single_append": {
                 "tradeguard": tg_lat, "raw_psycopg": raw_lat,
                 "p50_ratio_vs_raw": round(tg_lat["p50_ms"] / raw_lat["p50_ms"], 3),
+                "interleaved": interleaved,
+                "raw_psycopg_fenced": fenced_lat,
+                "p50_ratio_vs_raw_fenced": round(tg_lat["p50_ms"] / fenced_lat["p50_ms"], 3),
             },
             "concurrent": concurrent,
             "replay": replay,
@@ -260,6 +380,33 @@ def bench_postgres(url: str, n_single: int, n_replay: int, seconds: float) -> di
     finally:
         admin.execute(f"DROP SCHEMA {schema} CASCADE")
         admin.close()
+
+
+def bench_psycopg_fenced(url: str, schema: str, n: int, payload: bytes) -> dict[str, Any]:
+    """Raw psycopg doing by hand what a fenced append must: lock the session's epoch row
+    in the transaction (the journal's FK points at it too), insert, commit. Shows what
+    the fencing itself costs, beside the plain INSERT+COMMIT baseline."""
+    import psycopg
+
+    conn = psycopg.connect(url, autocommit=True)
+    try:
+        conn.execute(f"CREATE TABLE {schema}.fs (sid TEXT PRIMARY KEY, epoch BIGINT)")
+        conn.execute(f"CREATE TABLE {schema}.fj (sid TEXT REFERENCES {schema}.fs, "
+                     "seq BIGINT, type TEXT, version INT, ts BIGINT, epoch BIGINT, "
+                     "payload BYTEA, crc BIGINT, PRIMARY KEY (sid, seq))")
+        conn.execute(f"INSERT INTO {schema}.fs VALUES ('s', 1)")
+
+        def one(i: int) -> None:
+            conn.execute("BEGIN")
+            conn.execute(f"SELECT epoch FROM {schema}.fs WHERE sid = %s FOR UPDATE",
+                         ("s",)).fetchone()
+            conn.execute(f"INSERT INTO {schema}.fj VALUES (%s,%s,%s,%s,%s,%s,%s,%s)",
+                         ("s", i + 1, "order_acknowledged", 1, i, 1, payload, i))
+            conn.execute("COMMIT")
+
+        return percentiles(time_each(n, one))
+    finally:
+        conn.close()
 
 
 def main() -> None:
@@ -279,6 +426,8 @@ def main() -> None:
         counter = iter(range(10**9))
         result["b_group_commit_sqlite"] = bench_concurrent(
             lambda: open_store(base / f"conc{next(counter)}", session_id="bench"), 64, args.seconds)
+        result["b_group_commit_sqlite"]["python_thread_handoff_floor_ops_per_s"] = (
+            thread_handoff_floor(64, min(args.seconds, 2.0)))
         store = open_store(base / "replay", session_id="bench")
         fill_store(store, args.events, snapshot_every=None)
         result["c_replay_sqlite"] = bench_replay(store, args.events)

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "AmbiguousOutcomeError",
     "AuthenticationError",
+    "ChaosHarnessError",
     "ConfigError",
     "CorruptRecordError",
     "CorruptSnapshotError",
@@ -21,10 +22,12 @@ __all__ = [
     "InvalidOrderError",
     "InvalidTransitionError",
     "JournalCorruptionError",
+    "OrderBlockedError",
     "OrderNotFoundError",
     "RateLimitedError",
     "RecoveryError",
     "SimulatorRejectionError",
+    "SimulatorStateError",
     "StaleEpochError",
     "StoreClosedError",
     "StoreError",
@@ -55,6 +58,13 @@ class DomainError(TradeguardError):
 
 class InvalidTransitionError(DomainError):
     """An order (or flag) cannot move from its current state by this event."""
+
+
+class OrderBlockedError(DomainError):
+    """An open manual-intervention flag blocks new orders on the symbol (or the session).
+
+    The message names the flag(s) and the actions that resolve them.
+    """
 
 
 # --- storage -------------------------------------------------------------------------
@@ -177,3 +187,16 @@ class SimulatorRejectionError(TradeguardError):
         super().__init__(message)
         self.code = code
         self.http_status = http_status
+
+
+class SimulatorStateError(TradeguardError):
+    """The simulator's state file cannot be read or written; the message names the file.
+
+    A corrupt or incompatible file is never silently replaced by a fresh exchange: that
+    would make every order the journal knows "vanish".
+    """
+
+
+class ChaosHarnessError(TradeguardError):
+    """The crash-torture harness could not do its job (a process did not start, a
+    checkpoint never came): the run proves nothing, which is not the same as passing."""

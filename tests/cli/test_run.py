@@ -1,4 +1,4 @@
-"""`tradeguard run` as users run it: a real process, stopped by signals or killed."""
+"""`tradeguard journal-demo` as users run it: a real process, stopped by signals or killed."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ TRADEGUARD = [sys.executable, "-m", "tradeguard"]
 
 def start(data_dir: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*TRADEGUARD, "run", "--data-dir", str(data_dir), *args],
+        [*TRADEGUARD, "journal-demo", "--data-dir", str(data_dir), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )

@@ -50,6 +50,7 @@ from tradeguard.domain import (
     OrderStatus,
     OrderType,
     PositionCorrected,
+    RetentionPolicy,
     SessionStarted,
     SessionState,
     SessionStopped,
@@ -103,8 +104,8 @@ def decimals(low: int = 1, high: int = 100_000, places: int = 3) -> st.SearchStr
 class _Sim:
     """The generator's view of the session: a real state plus id counters."""
 
-    def __init__(self) -> None:
-        self.state = SessionState()
+    def __init__(self, retention: RetentionPolicy | None = None) -> None:
+        self.state = SessionState(retention)
         self.ts_ns = 1_700_000_000_000_000_000
         self.next_order = 0
         self.next_exchange_id = 1000
@@ -398,10 +399,16 @@ _WEIGHTED = tuple(action for action, weight in _ACTIONS for _ in range(weight))
 
 
 @st.composite
-def valid_event_sequences(draw: st.DrawFn, min_size: int = 0, max_size: int = 60) -> list[Event]:
+def valid_event_sequences(
+    draw: st.DrawFn,
+    min_size: int = 0,
+    max_size: int = 60,
+    retention: RetentionPolicy | None = None,
+) -> list[Event]:
     """A valid event sequence of a session: session start, instruments, then
-    ``min_size..max_size`` lifecycle events. Applying it to a fresh state never raises."""
-    sim = _Sim()
+    ``min_size..max_size`` lifecycle events. Applying it to a fresh state (with the same
+    ``retention``) never raises; only orders the state still holds are targeted."""
+    sim = _Sim(retention)
     sim.runs = 1
     events: list[Event] = [
         SessionStarted(ts_ns=sim.tick(draw), session_id="sess-1", run_id="run-1")

@@ -185,7 +185,7 @@ def test_completing_fill_gives_filled_from_every_status(status: OrderStatus) -> 
     order = state.orders[CID]
     assert order.status is OrderStatus.FILLED
     assert order.filled == order.amount
-    assert order.trade_ids == ("a", "b")
+    assert state.trade_ids(CID) == ("a", "b")
 
 
 def test_overfill_is_refused_and_changes_nothing() -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -13,11 +17,13 @@ from hypothesis import strategies as st
 from domain.strategies import event_of_type, valid_event_sequences
 from tradeguard.domain import (
     EVENT_TYPES,
+    TERMINAL_STATUSES,
     Asset,
     BalanceUpdated,
     ClientOrderId,
     Event,
     FillRecorded,
+    RetentionPolicy,
     SessionState,
     Side,
     Symbol,
@@ -61,8 +67,8 @@ def _stored(events: list[Event]) -> list[StoredRecord]:
     return records
 
 
-def _live(events: list[Event]) -> SessionState:
-    state = SessionState()
+def _live(events: list[Event], retention: RetentionPolicy | None = None) -> SessionState:
+    state = SessionState(retention)
     for seq, event in enumerate(events, 1):
         state.apply(event, seq)
     return state
@@ -114,6 +120,46 @@ def test_snapshot_plus_tail_equals_full_replay(events: list[Event], data: st.Dat
     assert restored == _live(events)
     # Derived indexes are rebuilt too, not only the compared fields.
     assert restored._by_exchange_id == _live(events)._by_exchange_id
+
+
+@st.composite
+def _tight_sequences(draw: st.DrawFn) -> tuple[RetentionPolicy, list[Event]]:
+    retention = RetentionPolicy(
+        closed_orders=draw(st.integers(0, 3)), external_trades=draw(st.integers(0, 3))
+    )
+    return retention, draw(valid_event_sequences(min_size=1, max_size=80, retention=retention))
+
+
+@PROPERTY
+@given(_tight_sequences(), st.data())
+def test_snapshot_plus_tail_equals_full_replay_while_orders_retire(
+    case: tuple[RetentionPolicy, list[Event]], data: st.DataObject
+) -> None:
+    retention, events = case
+    cut = data.draw(st.integers(0, len(events)), label="cut")
+    head = _live(events[:cut], retention)
+    restored = decode_state(*encode_state(head))
+    assert restored == head
+    assert restored.retention == retention
+    restored.apply_all(decode_records(_stored(events)[cut:]))
+    full = _live(events, retention)
+    assert restored == full
+    assert restored.seen_trades == full.seen_trades
+    assert restored._by_exchange_id == full._by_exchange_id
+
+
+@PROPERTY
+@given(valid_event_sequences(min_size=1), st.data())
+def test_snapshots_reusing_encoded_orders_are_byte_identical(
+    events: list[Event], data: st.DataObject
+) -> None:
+    # The second encode reuses the first one's encoded orders where unchanged; it must
+    # give the bytes a state encoded for the first time gives.
+    cut = data.draw(st.integers(0, len(events)), label="cut")
+    state = _live(events[:cut])
+    encode_state(state)
+    state.apply_all(decode_records(_stored(events)[cut:]))
+    assert encode_state(state) == encode_state(state.copy())
 
 
 # --- fill_recorded v1 -> v2 ---------------------------------------------------------
@@ -302,18 +348,114 @@ def test_snapshot_versions(monkeypatch: pytest.MonkeyPatch) -> None:
     state = SessionState()
     state.apply(_balance_event(), seq=3)
     version, payload = encode_state(state)
-    with pytest.raises(UnsupportedVersionError, match="snapshot version 2"):
+    with pytest.raises(UnsupportedVersionError, match=f"snapshot version {version + 1}"):
         decode_state(version + 1, payload)
-    # Pretend this build writes v2: a v1 snapshot then goes through the upcaster chain.
-    monkeypatch.setattr(codec, "SNAPSHOT_VERSION", 2)
-    with pytest.raises(UnsupportedVersionError, match="1 -> 2"):
-        decode_state(1, payload)
+    # Pretend this build writes the next version: the current one goes through upcasters.
+    monkeypatch.setattr(codec, "SNAPSHOT_VERSION", version + 1)
+    with pytest.raises(UnsupportedVersionError, match=f"{version} -> {version + 1}"):
+        decode_state(version, payload)
     seen: list[int] = []
 
     def upcast(data: dict[str, object]) -> dict[str, object]:
         seen.append(1)
         return data
 
-    monkeypatch.setitem(codec.SNAPSHOT_UPCASTERS, 1, upcast)
-    assert decode_state(1, payload) == state
+    monkeypatch.setitem(codec.SNAPSHOT_UPCASTERS, version, upcast)
+    assert decode_state(version, payload) == state
     assert seen == [1]
+
+
+def _v1_payload(state: SessionState) -> bytes:
+    """``state`` in snapshot layout v1, as the previous build wrote it: trade ids on
+    the orders, one flat ``seen_trades`` list, no retention fields."""
+    orders = []
+    for order in state.orders.values():
+        raw = msgspec.to_builtins(order)
+        raw["trade_ids"] = list(state.trade_ids(order.client_order_id))
+        orders.append(raw)
+    v1 = {
+        "last_seq": state.last_seq,
+        "session_id": state.session_id,
+        "run_id": state.run_id,
+        "running": state.running,
+        "instruments": msgspec.to_builtins(list(state.instruments.values())),
+        "orders": orders,
+        "positions": msgspec.to_builtins(list(state.positions.values())),
+        "balances": msgspec.to_builtins(list(state.balances.values())),
+        "flags": msgspec.to_builtins(list(state.flags.values())),
+        "trade_cursors": dict(state.trade_cursors),
+        "seen_trades": [list(key) for key in sorted(state.seen_trades)],
+    }
+    return msgspec.msgpack.encode(v1)
+
+
+@PROPERTY
+@given(valid_event_sequences(min_size=1))
+def test_v1_snapshot_upcasts_to_the_same_state(events: list[Event]) -> None:
+    live = _live(events)
+    restored = decode_state(1, _v1_payload(live))
+    # v1 did not record when orders closed: the queue follows v1's order list.
+    assert list(restored.closed_orders) == [
+        cid for cid, o in live.orders.items() if o.status in TERMINAL_STATUSES
+    ]
+    assert restored.order_trades == live.order_trades
+    assert set(restored.external_trades) == set(live.external_trades)
+    assert restored.seen_trades == live.seen_trades
+    assert restored.orders == live.orders
+    assert restored.positions == live.positions
+    assert restored.last_seq == live.last_seq
+
+
+def test_v1_snapshot_with_more_closed_orders_than_kept_retires_the_oldest() -> None:
+    sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
+    from flow import event_stream
+
+    unbounded = SessionState(RetentionPolicy(closed_orders=10**9))
+    unbounded.apply_all(enumerate(event_stream(2_000, seed=5), 1))
+    closed = list(unbounded.closed_orders)
+    assert len(closed) > 300
+    monkey = RetentionPolicy(closed_orders=100)
+    payload = msgspec.msgpack.decode(_v1_payload(unbounded))
+    restored = codec.upcast_snapshot_v1_v2(payload)
+    restored["retention"] = msgspec.to_builtins(monkey)
+    state = codec.decode_state(SNAPSHOT_VERSION, msgspec.msgpack.encode(restored))
+    assert list(state.closed_orders) == closed[-100:]
+    assert state.retired_orders == len(closed) - 100
+    assert all(state.trade_ids(cid) == () for cid in closed[:-100])
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda raw: raw["closed_orders"].append("nope"), "'nope' as closed, but it is missing"),
+        (lambda raw: raw["order_trades"].update({"ghost": ["1"]}), "order 'ghost', not held"),
+        (lambda raw: raw["external_trades"].append(raw["external_trades"][0]), "duplicate trade"),
+        (lambda raw: raw["closed_orders"].append(raw["closed_orders"][0]), "duplicate orders"),
+    ],
+)
+def test_snapshot_with_inconsistent_retention_data_is_corrupt(
+    damage: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    state = SessionState()
+    state.apply(_intent_for_fill_event())
+    state.apply(_fill_event())  # fills tg-1 completely: closed, with trade 77
+    state.apply(msgspec.structs.replace(_fill_event(), client_order_id=None, trade_id="t2"))
+    assert list(state.closed_orders) == ["tg-1"]
+    raw = msgspec.msgpack.decode(encode_state(state)[1])
+    damage(raw)
+    with pytest.raises(CorruptSnapshotError, match=message):
+        decode_state(SNAPSHOT_VERSION, msgspec.msgpack.encode(raw))
+
+
+def _intent_for_fill_event() -> Event:
+    from tradeguard.domain import MarketKind, OrderIntended, OrderType
+
+    return OrderIntended(
+        ts_ns=1,
+        client_order_id=ClientOrderId("tg-1"),
+        symbol=Symbol("BTC/USDT"),
+        kind=MarketKind.SPOT,
+        side=Side.SELL,
+        order_type=OrderType.MARKET,
+        amount=Decimal("0.25"),
+    )

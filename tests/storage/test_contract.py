@@ -451,3 +451,162 @@ async def test_cancelled_waiter_does_not_break_the_writer(store: WriterStore) ->
     assert [r.first_seq for r in results] == [2, 3]
     assert store.last_seq() == 3
     assert (await store.append_async([rec(4)], epoch=0)).first_seq == 4
+
+
+# --- group commit mechanics: who commits, combined inserts, FIFO across kinds -------------
+
+
+def _committing_threads(store: WriterStore) -> list[str]:
+    names: list[str] = []
+    store.writer.before_release = lambda job: names.append(threading.current_thread().name)
+    return names
+
+
+def test_idle_append_commits_in_the_callers_own_thread(store: WriterStore) -> None:
+    names = _committing_threads(store)
+    store.append([rec(1)], epoch=0)
+    store.submit([rec(2)], epoch=0).result()
+    assert names[0] == threading.current_thread().name
+    assert names[1].startswith("tradeguard-writer")
+    stats = store.stats()
+    assert (stats.commits, stats.caller_commits) == (2, 1)
+
+
+def test_append_sizes_around_the_statement_limits(store: WriterStore) -> None:
+    total = 0
+    for n in (1, 2, 99, 100, 101, 250, 399, 400, 401, 1):
+        res = store.append([rec(total + i) for i in range(n)], epoch=0)
+        assert (res.first_seq, res.last_seq) == (total + 1, total + n)
+        total += n
+    records = list(store.read())
+    assert [r.payload for r in records] == [f"payload-{i}".encode() for i in range(total)]
+    assert_chain(records)
+
+
+def test_a_bad_append_in_a_combined_insert_fails_alone(store: WriterStore) -> None:
+    bad = NewRecord(type="x", version=1, ts_ns=0, payload="not bytes")  # type: ignore[arg-type]
+    with store.writer.paused():
+        good = [store.submit([rec(i), rec(i + 100)], epoch=0) for i in range(3)]
+        doomed = store.submit([rec(50), bad], epoch=0)
+        good += [store.submit([rec(i)], epoch=0) for i in range(3, 6)]
+        store.writer.wait_queued(7)
+    with pytest.raises(StoreError):
+        doomed.result()
+    assert [f.result().first_seq for f in good] == [1, 3, 5, 7, 8, 9]
+    records = list(store.read())
+    assert len(records) == 9
+    assert b"payload-50" not in [r.payload for r in records]
+    assert_chain(records)
+    stats = store.stats()
+    assert (stats.commits, stats.failed_jobs, stats.appends) == (1, 1, 6)
+
+
+def test_a_failed_combined_insert_is_redone_one_job_at_a_time(store: WriterStore) -> None:
+    calls: list[bytes] = []
+
+    def fail_first_time(job: Job) -> None:
+        calls.append(job.records[0].payload)
+        if job.records[0].payload == b"payload-2" and calls.count(b"payload-2") == 1:
+            raise RuntimeError("transient")
+
+    store.writer.before_release = fail_first_time
+    with store.writer.paused():
+        futures = [store.submit([rec(i)], epoch=0) for i in range(4)]
+        store.writer.wait_queued(4)
+    # The fast run failed at job 2 and was rolled back; the careful rerun (one savepoint
+    # per job) then succeeded for everyone, still in one commit.
+    assert [f.result().first_seq for f in futures] == [1, 2, 3, 4]
+    stats = store.stats()
+    assert (stats.commits, stats.fallback_groups, stats.failed_jobs) == (1, 1, 0)
+    assert_chain(list(store.read()))
+
+
+def test_jobs_of_every_kind_in_one_group_commit_in_submit_order(store: WriterStore) -> None:
+    with store.writer.paused():
+        first = store.submit([rec(1)], epoch=0)
+        taker = threading.Thread(target=store.advance_epoch)
+        taker.start()
+        store.writer.wait_queued(2)
+        after = store.submit([rec(2), rec(3)], epoch=1)
+        stale = store.submit([rec(4)], epoch=0)
+        store.writer.wait_queued(4)
+    taker.join()
+    assert first.result().first_seq == 1
+    assert (after.result().first_seq, after.result().last_seq) == (2, 3)
+    with pytest.raises(StaleEpochError):
+        stale.result()
+    records = list(store.read())
+    assert [r.epoch for r in records] == [0, 1, 1]
+    assert_chain(records)
+    assert store.current_epoch() == 1
+    assert store.stats().commits == 1
+
+
+def test_submit_order_holds_while_callers_lead(store: WriterStore) -> None:
+    seed = random.randrange(2**32)
+    rng = random.Random(seed)
+    stop = threading.Event()
+    leader_seqs: list[int] = []
+
+    def leader() -> None:
+        while not stop.is_set():
+            leader_seqs.append(store.append([rec(0)], epoch=0).first_seq)
+
+    thread = threading.Thread(target=leader)
+    thread.start()
+    try:
+        futures = [store.submit([rec(i)] * rng.randint(1, 3), epoch=0) for i in range(300)]
+        firsts = [f.result().first_seq for f in futures]
+    finally:
+        stop.set()
+        thread.join()
+    assert firsts == sorted(firsts), f"seed={seed}"
+    assert leader_seqs == sorted(leader_seqs), f"seed={seed}"
+    assert store.stats().caller_commits > 0
+    assert_chain(list(store.read()))
+
+
+def test_close_waits_for_a_committing_caller(store: WriterStore) -> None:
+    inside, release = threading.Event(), threading.Event()
+
+    def hold(job: Job) -> None:
+        inside.set()
+        assert release.wait(10)
+
+    store.writer.before_release = hold
+    results: list[int] = []
+    appender = threading.Thread(
+        target=lambda: results.append(store.append([rec(1)], epoch=0).first_seq)
+    )
+    appender.start()
+    assert inside.wait(10)
+    closer = threading.Thread(target=store.close)
+    closer.start()
+    closer.join(0.2)  # close cannot finish while the caller is mid-commit
+    assert closer.is_alive()
+    release.set()
+    appender.join()
+    closer.join()
+    assert results == [1]
+    with pytest.raises(StoreClosedError):
+        store.append([rec(2)], epoch=0)
+
+
+async def test_submit_async_queues_at_once_in_order_with_submit(store: WriterStore) -> None:
+    with store.writer.paused():
+        mixed: list[object] = []
+        for i in range(6):
+            if i % 2:
+                mixed.append(store.submit([rec(i)], epoch=0))
+            else:
+                mixed.append(store.submit_async([rec(i)], epoch=0))
+        # Queued synchronously by the calls themselves, before anything was awaited.
+        await asyncio.to_thread(store.writer.wait_queued, 6)
+    firsts = []
+    for fut in mixed:
+        if isinstance(fut, asyncio.Future):
+            firsts.append((await fut).first_seq)
+        else:
+            firsts.append((await asyncio.wrap_future(fut)).first_seq)  # type: ignore[arg-type]
+    assert firsts == [1, 2, 3, 4, 5, 6]
+    assert store.stats().commits == 1

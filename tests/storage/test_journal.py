@@ -32,27 +32,41 @@ SYM = Symbol("BTC/USDT")
 
 def intent(seq: int) -> OrderIntended:
     return OrderIntended(
-        ts_ns=time.time_ns(), client_order_id=make_client_order_id("t", seq), symbol=SYM,
-        kind=MarketKind.SPOT, side=Side.BUY, order_type=OrderType.LIMIT,
-        amount=Decimal("0.01"), price=Decimal(100 + seq))
+        ts_ns=time.time_ns(),
+        client_order_id=make_client_order_id("t", seq),
+        symbol=SYM,
+        kind=MarketKind.SPOT,
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        amount=Decimal("0.01"),
+        price=Decimal(100 + seq),
+    )
 
 
 def ack(seq: int) -> OrderAcknowledged:
-    return OrderAcknowledged(ts_ns=time.time_ns(), client_order_id=make_client_order_id("t", seq),
-                             exchange_order_id=ExchangeOrderId(f"x{seq}"))
+    return OrderAcknowledged(
+        ts_ns=time.time_ns(),
+        client_order_id=make_client_order_id("t", seq),
+        exchange_order_id=ExchangeOrderId(f"x{seq}"),
+    )
 
 
 def instrument() -> InstrumentRegistered:
-    return InstrumentRegistered(ts_ns=1, symbol=SYM, kind=MarketKind.SPOT, base=Asset("BTC"),
-                                quote=Asset("USDT"))
+    return InstrumentRegistered(
+        ts_ns=1, symbol=SYM, kind=MarketKind.SPOT, base=Asset("BTC"), quote=Asset("USDT")
+    )
 
 
 def open_journal(path: Path, **policy: float) -> SessionJournal:
     store = open_store(path)
     state, _ = recover(store)
-    return SessionJournal(store, state, epoch=store.advance_epoch(),
-                          snapshot_policy=SnapshotPolicy(**policy),  # type: ignore[arg-type]
-                          log_events=False)
+    return SessionJournal(
+        store,
+        state,
+        epoch=store.advance_epoch(),
+        snapshot_policy=SnapshotPolicy(**policy),  # type: ignore[arg-type]
+        log_events=False,
+    )
 
 
 async def test_concurrent_appends_keep_state_in_sequence_order(tmp_path: Path) -> None:
@@ -107,8 +121,12 @@ class FailingStore:
 @pytest.mark.parametrize("exc", [StoreFailedError("fsync failed"), StaleEpochError("epoch 3")])
 async def test_store_failure_stops_the_journal_for_good(tmp_path: Path, exc: Exception) -> None:
     store = open_store(tmp_path)
-    journal = SessionJournal(FailingStore(store, exc), SessionState(), epoch=0,  # type: ignore[arg-type]
-                             log_events=False)
+    journal = SessionJournal(
+        FailingStore(store, exc),
+        SessionState(),
+        epoch=0,  # type: ignore[arg-type]
+        log_events=False,
+    )
     with pytest.raises(type(exc)):
         await journal.append([instrument()])
     assert journal.failed is exc
@@ -167,4 +185,40 @@ async def test_snapshot_by_time(tmp_path: Path) -> None:
     await journal.append([intent(2)])
     await journal.close()
     assert [s.seq for s in journal.store.snapshots()] == [2]
+    journal.store.close()
+
+
+async def test_cancelled_caller_does_not_stop_the_journal(tmp_path: Path) -> None:
+    """A task cancelled while its append commits (e.g. at shutdown) is not a store failure."""
+    journal = open_journal(tmp_path)
+    await journal.append([instrument()])
+    with journal.store.writer.paused():  # type: ignore[attr-defined]
+        task = asyncio.create_task(journal.append([intent(2)]))
+        await asyncio.sleep(0.05)
+        task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert journal.failed is None
+    assert journal.stats().committed_seq == 2
+    await journal.append([ack(2)])
+    restored, _ = recover(journal.store, write=False)
+    assert restored == journal.state
+    journal.store.close()
+
+
+async def test_append_nowait_applies_at_once_and_becomes_durable(tmp_path: Path) -> None:
+    journal = open_journal(tmp_path)
+    await journal.append([instrument(), intent(2)])
+    with journal.store.writer.paused():  # type: ignore[attr-defined]
+        done = journal.append_nowait([ack(2)])
+        order = journal.state.order("t-2")
+        assert order is not None
+        assert order.exchange_order_id == "x2"  # applied before it is durable
+        assert journal.store.last_seq() == 2
+        with pytest.raises(DomainError):  # refused at once, nothing queued
+            journal.append_nowait([ack(99)])
+    result = await done
+    assert result.first_seq == 3
+    assert journal.store.last_seq() == 3
+    assert journal.stats().committed_seq == 3
     journal.store.close()

@@ -63,3 +63,16 @@ def test_bad_schema_name_and_unreachable_server() -> None:
 def test_password_never_in_url_attribute() -> None:
     assert redact_url("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert redact_url("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_session_id_with_quotes_is_quoted_by_the_driver(pg_url: str) -> None:
+    # The write transaction's BEGIN + locking SELECT is one parameterless statement.
+    odd = "o'brien\\'; DROP TABLE journal; --"
+    with PostgresStore(pg_url, session_id=odd) as store:
+        assert store.append([rec(1), rec(2)], epoch=0).last_seq == 2
+        assert store.advance_epoch() == 1
+        assert store.append([rec(3)], epoch=1).first_seq == 3
+    with PostgresStore(pg_url, session_id="plain") as other:
+        assert other.append([rec(9)], epoch=0).first_seq == 1
+    with PostgresStore(pg_url, session_id=odd) as again:
+        assert [r.payload for r in again.read()] == [b"p1", b"p2", b"p3"]

@@ -24,7 +24,7 @@ def mode(path: Path) -> int:
 
 
 class FailingConnection:
-    """A sqlite3 connection whose COMMIT (or executemany) fails like a dying disk."""
+    """A sqlite3 connection whose COMMIT (or journal INSERT) fails like a dying disk."""
 
     def __init__(self, path: str) -> None:
         self.inner = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -33,6 +33,8 @@ class FailingConnection:
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         if self.fail_commit and sql.strip().upper() == "COMMIT":
+            raise sqlite3.OperationalError("disk I/O error")
+        if self.fail_insert and sql.startswith("INSERT INTO journal"):
             raise sqlite3.OperationalError("disk I/O error")
         return self.inner.execute(sql, params)
 
@@ -149,6 +151,24 @@ def test_failed_commit_poisons_the_store(tmp_path: Path) -> None:
     with SqliteStore(tmp_path) as again:
         assert again.last_seq() == 1
         assert again.append([rec(10)], epoch=0).first_seq == 2
+
+
+def test_failed_commit_led_by_the_caller_poisons_the_store(tmp_path: Path) -> None:
+    factory = RecordingFactory()
+    with SqliteStore(tmp_path, connect=factory) as store:
+        store.append([rec(1)], epoch=0)
+        factory.conns[0].fail_commit = True
+        with pytest.raises(StoreFailedError, match="COMMIT"):
+            store.append([rec(2)], epoch=0)  # committed (and failed) in this thread
+        factory.conns[0].fail_commit = False
+        with pytest.raises(StoreFailedError):
+            store.append([rec(3)], epoch=0)
+        with pytest.raises(StoreFailedError):
+            store.submit([rec(4)], epoch=0)
+        assert store.stats().caller_commits == 1
+    with SqliteStore(tmp_path) as again:
+        # The failed COMMIT never reached the disk here; nothing was retried.
+        assert again.last_seq() == 1
 
 
 def test_io_error_in_a_statement_poisons_the_store(tmp_path: Path) -> None:

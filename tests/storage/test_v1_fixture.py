@@ -58,8 +58,9 @@ def test_v1_store_migrates_with_a_backup_and_replays_through_the_upcaster(v1_dir
         state, report = recover(store, write=False)
         records = list(store.read())
         assert verify_store(store).ok
-    fills = [decode_event(r.type, r.version, r.payload) for r in records
-             if r.type == "fill_recorded"]
+    fills = [
+        decode_event(r.type, r.version, r.payload) for r in records if r.type == "fill_recorded"
+    ]
     assert all(isinstance(f, FillRecorded) for f in fills)
     assert [(f.amount, f.fee, f.fee_asset) for f in fills] == [  # type: ignore[union-attr]
         (Decimal("0.2"), Decimal("0.0012"), "BNB"),

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tradeguard.cli import run_cmd, sim_cmd, store_cmds  # noqa: F401 - registers commands
+from tradeguard.cli import (  # noqa: F401 - registers commands
+    chaos_cmd,
+    reconcile_cmd,
+    run_cmd,
+    sim_cmd,
+    store_cmds,
+    trade_cmd,
+)
 from tradeguard.cli.app import app
 
 __all__ = ["main"]

@@ -1,4 +1,9 @@
-"""``tradeguard run``: the service. For now, the journal demo with live progress."""
+"""``tradeguard run`` (the trading service) and ``tradeguard journal-demo``.
+
+``run`` recovers, reconciles and trades through a Session (see ``trade_cmd``);
+``journal-demo`` exercises only the durable core: a synthetic order flow journaled by
+concurrent writers, then the state is recovered from disk and compared with the live one.
+"""
 
 from __future__ import annotations
 
@@ -32,12 +37,61 @@ from tradeguard.recovery.manager import RecoveryProgress, recover
 from tradeguard.recovery.verify import verify_store
 from tradeguard.service import LocalService
 
-__all__ = ["run"]
+__all__ = ["journal_demo", "run"]
 
 
 @app.command("run")
 @handle_errors()
 def run(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    store: StoreOpt = None,
+    exchange_url: Annotated[
+        str | None,
+        typer.Option(
+            "--exchange-url",
+            help="A running simulator (key demo, secret demo). Default: the exchange in "
+            "--config, else the built-in simulator on a free 127.0.0.1 port.",
+        ),
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Stop after this many seconds.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the built-in simulator.")] = 0,
+    json: JsonOpt = False,
+) -> None:
+    """The service: recover, reconcile, then trade with the strategy until stopped.
+
+    SIGINT and SIGTERM stop it cleanly; after SIGKILL the next start recovers, resolves
+    orders whose outcome was lost, and replays missed fills.
+    """
+    from tradeguard.cli.trade_cmd import run_trading
+
+    cfg, url = resolve(config, data_dir, store)
+    configure_logging(level=cfg.log.level, fmt=cfg.log.format,
+                      log_file=_log_dir(url, data_dir) / "logs" / "tradeguard.log",
+                      stream_level="critical" if json else "warning")
+    summary = asyncio.run(run_trading(
+        cfg, url, exchange_url=exchange_url, duration_s=duration, show=not json, seed=seed,
+        backup_dir=data_dir / "backups" if data_dir else cfg.backup_dir,
+        # The built-in simulator lives next to the store, so a restart finds the same
+        # exchange with the orders the journal knows.
+        sim_state_path=_log_dir(url, data_dir) / "simulator-state.json"))
+    if json:
+        print_json(summary)
+
+
+def _log_dir(url: str, data_dir: Path | None) -> Path:
+    if data_dir is not None:
+        return data_dir
+    if "://" not in url or url.startswith("sqlite"):
+        return sqlite_dir(url)
+    return Path("./tradeguard-data")
+
+
+@app.command("journal-demo")
+@handle_errors()
+def journal_demo(
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
     store: StoreOpt = None,
@@ -54,16 +108,14 @@ def run(
     ] = False,
     json: JsonOpt = False,
 ) -> None:
-    """Run the session: recover, then journal a demo order flow until done or stopped.
+    """Exercise the durable core alone: journal a synthetic order flow, then prove it.
 
     SIGINT and SIGTERM stop it cleanly; after SIGKILL the next start recovers. At the end
     the store is recovered again from disk and compared with the live state.
     """
     cfg, url = resolve(config, data_dir, store)
-    log_dir = (data_dir or (sqlite_dir(url) if "://" not in url or url.startswith("sqlite") else
-                            Path("./tradeguard-data")))
     configure_logging(level=cfg.log.level, fmt=cfg.log.format,
-                      log_file=log_dir / "logs" / "tradeguard.log",
+                      log_file=_log_dir(url, data_dir) / "logs" / "tradeguard.log",
                       stream_level="critical" if json else "warning")
     backup_dir = data_dir / "backups" if data_dir else cfg.backup_dir
     summary = asyncio.run(_run(cfg, url, backup_dir, events=events or None, traders=traders,

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 import typer
 
 from tradeguard.cli.app import app
+from tradeguard.cli.common import handle_errors
 
 __all__ = ["sim_command"]
 
@@ -35,6 +36,7 @@ async def _serve(config: object) -> None:
 
 
 @app.command("sim")
+@handle_errors()
 def sim_command(
     *,
     host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default)."),
@@ -47,10 +49,17 @@ def sim_command(
         "", help="Environment variable holding the API secret (default secret: demo)."
     ),
     rate_limit_per_s: int = typer.Option(0, help="Requests/s before HTTP 429; 0 = off."),
+    state_file: str = typer.Option(
+        "", "--state-file",
+        help="Keep the exchange's state (orders, balances, positions, prices) in this file "
+        "across restarts; saved atomically before every answer that changed it. "
+        "Default: none (a fresh exchange each start).",
+    ),
 ) -> None:
     """Run the Binance-compatible exchange simulator (spot and USD-M) until SIGINT/TERM.
 
-    Prints ``listening on http://HOST:PORT`` as its first line.
+    Prints ``listening on http://HOST:PORT`` as its first line. With ``--state-file``
+    a restart continues the same exchange; a corrupt state file is an error (exit 2).
     """
     from tradeguard.sim import SimulatorConfig
 
@@ -69,6 +78,6 @@ def sim_command(
     config = SimulatorConfig(
         host=host, port=port, seed=seed, volatility=vol, api_key=api_key,
         api_secret=secret, tick_interval_ms=tick_interval_ms,
-        rate_limit_per_s=rate_limit_per_s,
+        rate_limit_per_s=rate_limit_per_s, state_path=state_file,
     )
     asyncio.run(_serve(config))

@@ -49,6 +49,7 @@ from tradeguard.domain.ids import (
     TradeId,
     make_client_order_id,
 )
+from tradeguard.domain.instruments import Instrument
 from tradeguard.domain.orders import (
     OPEN_STATUSES,
     TERMINAL_STATUSES,
@@ -58,11 +59,18 @@ from tradeguard.domain.orders import (
     is_terminal,
 )
 from tradeguard.domain.positions import DECIMAL_CONTEXT, Position
-from tradeguard.domain.state import Instrument, SessionState
+from tradeguard.domain.retention import (
+    CLOSED_ORDERS_RETAINED,
+    EXTERNAL_TRADES_RETAINED,
+    RetentionPolicy,
+)
+from tradeguard.domain.state import SessionState, TradeKey
 
 __all__ = [
+    "CLOSED_ORDERS_RETAINED",
     "DECIMAL_CONTEXT",
     "EVENT_TYPES",
+    "EXTERNAL_TRADES_RETAINED",
     "OPEN_STATUSES",
     "TERMINAL_STATUSES",
     "TRANSITIONS",
@@ -98,6 +106,7 @@ __all__ = [
     "OrderType",
     "Position",
     "PositionCorrected",
+    "RetentionPolicy",
     "SessionStarted",
     "SessionState",
     "SessionStopped",
@@ -105,6 +114,7 @@ __all__ = [
     "Symbol",
     "TradeCursorAdvanced",
     "TradeId",
+    "TradeKey",
     "is_open",
     "is_terminal",
     "make_balance",

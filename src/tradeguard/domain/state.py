@@ -1,64 +1,42 @@
 """The session state and the one way to change it: ``SessionState.apply(event)``.
 
-``apply`` is deterministic and validates before it mutates: every handler first builds
-the new (frozen) order, position, balance or flag values, raising a ``DomainError`` if
-the event does not fit, and only then stores them. A refused event leaves the state
-exactly as it was. Dispatch is a dict lookup on the event's class; nothing is deep-copied
-(the stored values are immutable, so replacing them is enough).
+``apply`` is deterministic and validates before it mutates: every handler (see
+``handlers``) first builds the new (frozen) order, position, balance or flag values,
+raising a ``DomainError`` if the event does not fit, and only then stores them. A
+refused event leaves the state exactly as it was. Dispatch is a dict lookup on the
+event's class; nothing is deep-copied (the stored values are immutable).
+
+Closed orders and their trade ids are retired by the deterministic rule in
+``retention``, so the state (and every snapshot of it) stays bounded however long the
+session runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from decimal import Decimal
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from decimal import getcontext, setcontext
 from typing import Any
 
-import msgspec
-
-from tradeguard.domain import orders as order_rules
-from tradeguard.domain.balances import Balance, make_balance
-from tradeguard.domain.enums import MarketKind, OrderStatus
-from tradeguard.domain.events import (
-    BalanceUpdated,
-    CancelRequested,
-    Event,
-    ExternalOrderAdopted,
-    FillRecorded,
-    FlagRaised,
-    FlagResolved,
-    InstrumentRegistered,
-    OrderAcknowledged,
-    OrderCanceled,
-    OrderExpired,
-    OrderIntended,
-    OrderNotPlaced,
-    OrderOutcomeUnknown,
-    OrderRejected,
-    OrderStateCorrected,
-    PositionCorrected,
-    SessionStarted,
-    SessionStopped,
-    TradeCursorAdvanced,
-)
-from tradeguard.domain.flags import Flag, blocks, new_flag, resolve_flag
+from tradeguard.domain.balances import Balance
+from tradeguard.domain.enums import OrderStatus
+from tradeguard.domain.events import Event
+from tradeguard.domain.flags import Flag, blocks
+from tradeguard.domain.handlers import HANDLERS
 from tradeguard.domain.ids import Asset, ClientOrderId, ExchangeOrderId, FlagId, Symbol, TradeId
-from tradeguard.domain.orders import Order
-from tradeguard.domain.positions import Position, apply_fill, correct_position, flat_position
-from tradeguard.errors import DomainError, InvalidTransitionError
+from tradeguard.domain.instruments import Instrument
+from tradeguard.domain.orders import OPEN_STATUSES, TERMINAL_STATUSES, Order
+from tradeguard.domain.positions import DECIMAL_CONTEXT, Position, flat_position
+from tradeguard.domain.retention import RetentionPolicy
+from tradeguard.errors import DomainError
 
-__all__ = ["Instrument", "SessionState"]
+__all__ = ["Instrument", "SessionState", "TradeKey"]
 
-_ZERO = Decimal(0)
+TradeKey = tuple[Symbol, TradeId]
+"""A fill's identity: Binance trade ids are unique per symbol only."""
 
-
-class Instrument(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """A market the session trades."""
-
-    symbol: Symbol
-    kind: MarketKind
-    base: Asset
-    quote: Asset
-    settle: Asset | None = None
+_CLOSED = TERMINAL_STATUSES
+_DEFAULT_RETENTION = RetentionPolicy()
 
 
 class SessionState:
@@ -66,16 +44,27 @@ class SessionState:
 
     The mappings hold frozen values; change them only through ``apply``. Equality is by
     value over everything ``apply`` sets, so a replayed state equals the live one.
+    ``closed_orders`` lists the retained closed orders in the order they closed (the
+    oldest is retired first). ``order_trades`` holds the trade ids of each retained
+    order's fills and ``external_trades`` those of fills of no order (oldest first);
+    ``seen_trades`` is the dedupe set derived from both.
     """
 
     __slots__ = (
+        "__weakref__",  # storage keeps per-state caches (encoded snapshot parts)
         "_by_exchange_id",
         "balances",
+        "closed_orders",
+        "external_trades",
+        "fills_recorded",
         "flags",
         "instruments",
         "last_seq",
+        "order_trades",
         "orders",
         "positions",
+        "retention",
+        "retired_orders",
         "run_id",
         "running",
         "seen_trades",
@@ -83,7 +72,8 @@ class SessionState:
         "trade_cursors",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, retention: RetentionPolicy | None = None) -> None:
+        self.retention = _DEFAULT_RETENTION if retention is None else retention
         self.session_id: str | None = None
         self.run_id: str | None = None
         self.running = False
@@ -94,9 +84,17 @@ class SessionState:
         self.balances: dict[Asset, Balance] = {}
         self.flags: dict[FlagId, Flag] = {}
         self.trade_cursors: dict[Symbol, str] = {}
+        self.closed_orders: OrderedDict[ClientOrderId, None] = OrderedDict()
+        self.retired_orders = 0
+        # Every fill ever counted; unlike the dedupe set, never shrinks on retirement.
+        self.fills_recorded = 0
+        # Trade ids of the fills counted, by order (lists grow in place: no quadratic
+        # copying for an order with many fills) and, for fills of no order, in order.
+        self.order_trades: dict[ClientOrderId, list[TradeId]] = {}
+        self.external_trades: deque[TradeKey] = deque()
+        # Derived indexes, rebuilt by ``rebuild_indexes``; not part of equality.
         # (symbol, trade id) of every fill counted: Binance trade ids are per symbol.
-        self.seen_trades: set[tuple[Symbol, TradeId]] = set()
-        # Derived index, rebuilt from ``orders``; not part of equality.
+        self.seen_trades: set[TradeKey] = set()
         self._by_exchange_id: dict[tuple[Symbol, ExchangeOrderId], ClientOrderId] = {}
 
     # --- applying events -------------------------------------------------------------
@@ -111,29 +109,45 @@ class SessionState:
             raise DomainError(
                 f"event {type(event).__name__} has seq {seq}, not after last_seq {self.last_seq}"
             )
-        handler = _HANDLERS.get(type(event))
+        handler = HANDLERS.get(type(event))
         if handler is None:
             raise DomainError(f"no handler for event type {type(event).__name__}")
-        handler(self, event)
+        # Handlers compute with plain operators in the domain's fixed decimal context,
+        # whatever context the host program has set.
+        saved = getcontext()
+        setcontext(DECIMAL_CONTEXT)
+        try:
+            handler(self, event)
+        finally:
+            setcontext(saved)
         if seq is not None:
             self.last_seq = seq
 
     def apply_all(self, events: Iterable[tuple[int, Event]]) -> None:
-        """Apply ``(seq, event)`` pairs in order (replay)."""
-        handlers = _HANDLERS
-        for seq, event in events:
-            if seq <= self.last_seq:
-                raise DomainError(
-                    f"event {type(event).__name__} has seq {seq}, not after last_seq "
-                    f"{self.last_seq}"
-                )
-            handlers[type(event)](self, event)
-            self.last_seq = seq
+        """Apply ``(seq, event)`` pairs in order (replay).
+
+        On a refused event, ``last_seq`` is the seq of the last event applied.
+        """
+        handlers = HANDLERS
+        last = self.last_seq
+        saved = getcontext()
+        setcontext(DECIMAL_CONTEXT)
+        try:
+            for seq, event in events:
+                if seq <= last:
+                    raise DomainError(
+                        f"event {type(event).__name__} has seq {seq}, not after last_seq {last}"
+                    )
+                handlers[type(event)](self, event)
+                last = seq
+        finally:
+            self.last_seq = last
+            setcontext(saved)
 
     # --- queries ---------------------------------------------------------------------
 
     def order(self, client_order_id: str) -> Order | None:
-        """The order with this client id, or None."""
+        """The order with this client id, or None (never seen, or retired)."""
         return self.orders.get(ClientOrderId(client_order_id))
 
     def order_by_exchange_id(self, symbol: str, exchange_order_id: str) -> Order | None:
@@ -146,7 +160,7 @@ class SessionState:
         return [
             o
             for o in self.orders.values()
-            if o.status in order_rules.OPEN_STATUSES and (symbol is None or o.symbol == symbol)
+            if o.status in OPEN_STATUSES and (symbol is None or o.symbol == symbol)
         ]
 
     def orders_by_status(self, *statuses: OrderStatus) -> list[Order]:
@@ -157,6 +171,10 @@ class SessionState:
     def unresolved_orders(self) -> list[Order]:
         """Orders whose fate only the exchange can settle: PENDING_SUBMIT and UNKNOWN."""
         return self.orders_by_status(OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN)
+
+    def trade_ids(self, client_order_id: str) -> tuple[TradeId, ...]:
+        """Trade ids of the fills counted for this order, in the order recorded."""
+        return tuple(self.order_trades.get(ClientOrderId(client_order_id), ()))
 
     def position(self, symbol: str) -> Position:
         """The position of ``symbol`` (flat if it never traded)."""
@@ -173,14 +191,14 @@ class SessionState:
         return any(blocks(f, sym) for f in self.flags.values())
 
     def has_trade(self, symbol: str, trade_id: str) -> bool:
-        """Whether a fill with this trade id was already counted (callers dedupe)."""
+        """Whether a fill with this trade id is in the dedupe set (callers dedupe)."""
         return (Symbol(symbol), TradeId(trade_id)) in self.seen_trades
 
     # --- value semantics -------------------------------------------------------------
 
     def copy(self) -> SessionState:
-        """An independent copy (cheap: the stored values are immutable)."""
-        other = SessionState()
+        """An independent copy (the stored values are immutable; lists are copied)."""
+        other = SessionState(self.retention)
         other.session_id = self.session_id
         other.run_id = self.run_id
         other.running = self.running
@@ -191,6 +209,11 @@ class SessionState:
         other.balances = dict(self.balances)
         other.flags = dict(self.flags)
         other.trade_cursors = dict(self.trade_cursors)
+        other.closed_orders = OrderedDict(self.closed_orders)
+        other.retired_orders = self.retired_orders
+        other.fills_recorded = self.fills_recorded
+        other.order_trades = {cid: list(ids) for cid, ids in self.order_trades.items()}
+        other.external_trades = deque(self.external_trades)
         other.seen_trades = set(self.seen_trades)
         other._by_exchange_id = dict(self._by_exchange_id)
         return other
@@ -202,9 +225,32 @@ class SessionState:
             for cid, o in self.orders.items()
             if o.exchange_order_id is not None
         }
+        orders = self.orders
+        self.seen_trades = {
+            (orders[cid].symbol, trade_id)
+            for cid, trade_ids in self.order_trades.items()
+            for trade_id in trade_ids
+        }
+        self.seen_trades.update(self.external_trades)
+
+    def enforce_retention(self) -> int:
+        """Retire the oldest closed orders beyond the policy; return how many went.
+
+        ``apply`` keeps the state within its policy by itself; this is for a state
+        loaded from an older snapshot layout that did not retire anything.
+        """
+        retired = 0
+        while len(self.closed_orders) > self.retention.closed_orders:
+            self._retire_oldest_closed()
+            retired += 1
+        external = self.external_trades
+        while len(external) > self.retention.external_trades:
+            self.seen_trades.discard(external.popleft())
+        return retired
 
     def _key(self) -> tuple[Any, ...]:
         return (
+            self.retention,
             self.session_id,
             self.run_id,
             self.running,
@@ -215,7 +261,11 @@ class SessionState:
             self.balances,
             self.flags,
             self.trade_cursors,
-            self.seen_trades,
+            self.closed_orders,  # OrderedDict: the retirement order counts
+            self.retired_orders,
+            self.fills_recorded,
+            self.order_trades,
+            self.external_trades,  # deque: its order decides the next drop
         )
 
     def __eq__(self, other: object) -> bool:
@@ -228,17 +278,27 @@ class SessionState:
     def __repr__(self) -> str:
         return (
             f"SessionState(session_id={self.session_id!r}, last_seq={self.last_seq}, "
-            f"orders={len(self.orders)}, positions={len(self.positions)}, "
+            f"orders={len(self.orders)}, closed={len(self.closed_orders)}, "
+            f"retired={self.retired_orders}, positions={len(self.positions)}, "
             f"balances={len(self.balances)}, flags={len(self.flags)})"
         )
 
-    # --- helpers for handlers ----------------------------------------------------------
+    # --- primitives for the handlers (validation is done before these are called) -----
 
     def _existing_order(self, client_order_id: ClientOrderId, event_type: str) -> Order:
         found = self.orders.get(client_order_id)
         if found is None:
-            raise DomainError(f"order {client_order_id!r} is not known; {event_type} refused")
+            raise self._unknown_order(client_order_id, event_type)
         return found
+
+    def _unknown_order(self, client_order_id: ClientOrderId | None, event_type: str) -> DomainError:
+        retired = (
+            f"; {self.retired_orders} closed orders were retired (the state keeps the "
+            f"{self.retention.closed_orders} most recently closed)"
+            if self.retired_orders
+            else ""
+        )
+        return DomainError(f"order {client_order_id!r} is not known{retired}; {event_type} refused")
 
     def _check_exchange_id_free(self, order: Order, event_type: str) -> None:
         if order.exchange_order_id is None:
@@ -250,192 +310,58 @@ class SessionState:
                 f"{order.exchange_order_id!r} on {order.symbol}, already used by order {owner!r}"
             )
 
-    def _store_order(self, order: Order) -> None:
-        previous = self.orders.get(order.client_order_id)
-        if (
-            previous is not None
-            and previous.exchange_order_id is not None
-            and previous.exchange_order_id != order.exchange_order_id
-        ):
-            del self._by_exchange_id[(previous.symbol, previous.exchange_order_id)]
-        self.orders[order.client_order_id] = order
-        if order.exchange_order_id is not None:
-            self._by_exchange_id[(order.symbol, order.exchange_order_id)] = order.client_order_id
+    def _store_order(self, order: Order, previous: Order | None) -> None:
+        """Store ``order`` (replacing ``previous``), keep indexes and the closed queue."""
+        cid = order.client_order_id
+        xid = order.exchange_order_id
+        if previous is None:
+            if xid is not None:
+                self._by_exchange_id[(order.symbol, xid)] = cid
+        elif previous.exchange_order_id != xid:
+            if previous.exchange_order_id is not None:
+                del self._by_exchange_id[(previous.symbol, previous.exchange_order_id)]
+            if xid is not None:
+                self._by_exchange_id[(order.symbol, xid)] = cid
+        self.orders[cid] = order
+        if order.status in _CLOSED:
+            # Closing is the first move into a terminal status; staying there keeps the
+            # order's place in the queue.
+            closed = self.closed_orders
+            if cid not in closed:
+                closed[cid] = None
+                if len(closed) > self.retention.closed_orders:
+                    self._retire_oldest_closed()
+        elif previous is not None and previous.status in _CLOSED:
+            self.closed_orders.pop(cid, None)  # exchange evidence reopened it
 
+    def _retire_oldest_closed(self) -> None:
+        cid, _ = self.closed_orders.popitem(last=False)
+        order = self.orders.pop(cid)
+        xid = order.exchange_order_id
+        if xid is not None:
+            key = (order.symbol, xid)
+            if self._by_exchange_id.get(key) == cid:
+                del self._by_exchange_id[key]
+        trades = self.order_trades.pop(cid, None)
+        if trades:
+            seen = self.seen_trades
+            symbol = order.symbol
+            for trade_id in trades:
+                seen.discard((symbol, trade_id))
+        self.retired_orders += 1
 
-# --- handlers: validate into new values first, then store them -----------------------
-
-
-def _session_started(state: SessionState, e: SessionStarted) -> None:
-    if state.session_id is not None and state.session_id != e.session_id:
-        raise DomainError(
-            f"session_started for session {e.session_id!r} in session {state.session_id!r}"
-        )
-    state.session_id = e.session_id
-    state.run_id = e.run_id
-    state.running = True
-
-
-def _session_stopped(state: SessionState, e: SessionStopped) -> None:
-    if not state.running or state.run_id != e.run_id:
-        raise InvalidTransitionError(
-            f"session_stopped for run {e.run_id!r}, but the running run is "
-            f"{state.run_id if state.running else None!r}"
-        )
-    state.running = False
-
-
-def _instrument_registered(state: SessionState, e: InstrumentRegistered) -> None:
-    state.instruments[e.symbol] = Instrument(
-        symbol=e.symbol, kind=e.kind, base=e.base, quote=e.quote, settle=e.settle
-    )
-
-
-def _order_intended(state: SessionState, e: OrderIntended) -> None:
-    if e.client_order_id in state.orders:
-        existing = state.orders[e.client_order_id]
-        raise DomainError(
-            f"order {e.client_order_id!r} already exists ({existing.status.value}); "
-            "order_intended needs a new client order id"
-        )
-    state.orders[e.client_order_id] = order_rules.new_order(e)
-
-
-def _order_acknowledged(state: SessionState, e: OrderAcknowledged) -> None:
-    order = order_rules.acknowledge(
-        state._existing_order(e.client_order_id, "order_acknowledged"), e
-    )
-    state._check_exchange_id_free(order, "order_acknowledged")
-    state._store_order(order)
-
-
-def _order_rejected(state: SessionState, e: OrderRejected) -> None:
-    order = state._existing_order(e.client_order_id, "order_rejected")
-    state.orders[e.client_order_id] = order_rules.reject(order, e)
-
-
-def _order_outcome_unknown(state: SessionState, e: OrderOutcomeUnknown) -> None:
-    order = state._existing_order(e.client_order_id, "order_outcome_unknown")
-    state.orders[e.client_order_id] = order_rules.mark_unknown(order, e)
-
-
-def _order_not_placed(state: SessionState, e: OrderNotPlaced) -> None:
-    order = state._existing_order(e.client_order_id, "order_not_placed")
-    state.orders[e.client_order_id] = order_rules.mark_not_placed(order, e)
-
-
-def _cancel_requested(state: SessionState, e: CancelRequested) -> None:
-    order = state._existing_order(e.client_order_id, "cancel_requested")
-    state.orders[e.client_order_id] = order_rules.request_cancel(order, e)
-
-
-def _order_canceled(state: SessionState, e: OrderCanceled) -> None:
-    order = state._existing_order(e.client_order_id, "order_canceled")
-    state.orders[e.client_order_id] = order_rules.cancel(order, e)
-
-
-def _order_expired(state: SessionState, e: OrderExpired) -> None:
-    order = state._existing_order(e.client_order_id, "order_expired")
-    state.orders[e.client_order_id] = order_rules.expire(order, e)
-
-
-def _fill_recorded(state: SessionState, e: FillRecorded) -> None:
-    key = (e.symbol, e.trade_id)
-    if key in state.seen_trades:
-        raise DomainError(
-            f"trade {e.trade_id!r} on {e.symbol} (order {e.client_order_id!r}) is already "
-            "recorded; fill_recorded refused (callers dedupe by trade id)"
-        )
-    if not (e.price.is_finite() and e.amount.is_finite() and e.fee.is_finite()):
-        raise DomainError(f"trade {e.trade_id!r}: price, amount and fee must be finite")
-    if e.price <= _ZERO or e.amount <= _ZERO:
-        raise DomainError(
-            f"trade {e.trade_id!r} (order {e.client_order_id!r}): price {e.price} and amount "
-            f"{e.amount} must be > 0"
-        )
-    order = None
-    if e.client_order_id is not None:
-        current = state._existing_order(e.client_order_id, "fill_recorded")
-        order = order_rules.record_fill(current, e)
-    position = apply_fill(
-        state.positions.get(e.symbol) or flat_position(e.symbol),
-        side=e.side,
-        price=e.price,
-        amount=e.amount,
-        fee=e.fee,
-        fee_asset=e.fee_asset,
-        ts_ns=e.ts_ns,
-    )
-    if order is not None:
-        state.orders[order.client_order_id] = order
-    state.positions[e.symbol] = position
-    state.seen_trades.add(key)
-
-
-def _order_state_corrected(state: SessionState, e: OrderStateCorrected) -> None:
-    order = order_rules.correct(
-        state._existing_order(e.client_order_id, "order_state_corrected"), e
-    )
-    state._check_exchange_id_free(order, "order_state_corrected")
-    state._store_order(order)
-
-
-def _external_order_adopted(state: SessionState, e: ExternalOrderAdopted) -> None:
-    if e.client_order_id in state.orders:
-        raise DomainError(
-            f"order {e.client_order_id!r} already exists; external_order_adopted refused"
-        )
-    order = order_rules.adopt_external(e)
-    state._check_exchange_id_free(order, "external_order_adopted")
-    state._store_order(order)
-
-
-def _balance_updated(state: SessionState, e: BalanceUpdated) -> None:
-    state.balances[e.asset] = make_balance(e.asset, free=e.free, used=e.used, ts_ns=e.ts_ns)
-
-
-def _position_corrected(state: SessionState, e: PositionCorrected) -> None:
-    current = state.positions.get(e.symbol) or flat_position(e.symbol)
-    state.positions[e.symbol] = correct_position(
-        current, size=e.size, entry_price=e.entry_price, ts_ns=e.ts_ns
-    )
-
-
-def _trade_cursor_advanced(state: SessionState, e: TradeCursorAdvanced) -> None:
-    state.trade_cursors[e.symbol] = e.cursor
-
-
-def _flag_raised(state: SessionState, e: FlagRaised) -> None:
-    if e.flag_id in state.flags:
-        raise DomainError(f"flag {e.flag_id!r} already exists; flag_raised needs a new id")
-    state.flags[e.flag_id] = new_flag(e)
-
-
-def _flag_resolved(state: SessionState, e: FlagResolved) -> None:
-    flag = state.flags.get(e.flag_id)
-    if flag is None:
-        raise DomainError(f"flag {e.flag_id!r} is not known; flag_resolved refused")
-    state.flags[e.flag_id] = resolve_flag(flag, e)
-
-
-_HANDLERS: dict[type[Event], Callable[[SessionState, Any], None]] = {
-    SessionStarted: _session_started,
-    SessionStopped: _session_stopped,
-    InstrumentRegistered: _instrument_registered,
-    OrderIntended: _order_intended,
-    OrderAcknowledged: _order_acknowledged,
-    OrderRejected: _order_rejected,
-    OrderOutcomeUnknown: _order_outcome_unknown,
-    OrderNotPlaced: _order_not_placed,
-    CancelRequested: _cancel_requested,
-    OrderCanceled: _order_canceled,
-    OrderExpired: _order_expired,
-    FillRecorded: _fill_recorded,
-    OrderStateCorrected: _order_state_corrected,
-    ExternalOrderAdopted: _external_order_adopted,
-    BalanceUpdated: _balance_updated,
-    PositionCorrected: _position_corrected,
-    TradeCursorAdvanced: _trade_cursor_advanced,
-    FlagRaised: _flag_raised,
-    FlagResolved: _flag_resolved,
-}
+    def _record_trade(self, key: TradeKey, owner: ClientOrderId | None) -> None:
+        """Add a counted fill to the dedupe set (the caller checked it is new)."""
+        self.seen_trades.add(key)
+        self.fills_recorded += 1
+        if owner is None:
+            external = self.external_trades
+            external.append(key)
+            if len(external) > self.retention.external_trades:
+                self.seen_trades.discard(external.popleft())
+            return
+        ids = self.order_trades.get(owner)
+        if ids is None:
+            self.order_trades[owner] = [key[1]]
+        else:
+            ids.append(key[1])

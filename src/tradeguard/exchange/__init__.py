@@ -17,6 +17,7 @@ from tradeguard.exchange.reports import (
     OrdersPage,
     PageCursor,
     PositionReport,
+    TickerReport,
     TradeReport,
     TradesPage,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "OrdersPage",
     "PageCursor",
     "PositionReport",
+    "TickerReport",
     "TradeReport",
     "TradesPage",
 ]

@@ -52,6 +52,7 @@ from tradeguard.exchange.parsing import (
     parse_market,
     parse_order,
     parse_position,
+    parse_ticker,
     parse_trade,
 )
 from tradeguard.exchange.reports import (
@@ -61,6 +62,7 @@ from tradeguard.exchange.reports import (
     OrdersPage,
     PageCursor,
     PositionReport,
+    TickerReport,
     TradesPage,
 )
 
@@ -263,6 +265,19 @@ class CcxtGateway:
         if symbol not in markets:
             raise ExchangeError(f"{self.exchange_id}: unknown or unsupported symbol {symbol!r}")
         return markets[symbol]
+
+    async def fetch_ticker(self, symbol: str) -> TickerReport:
+        """Best bid, best ask and last price of one market (Binance: the book ticker)."""
+        raw = await self._call(
+            "fetch_ticker", CallKind.READ, lambda: self._exchange.fetch_ticker(symbol),
+            symbol=symbol,
+        )
+        report = self._parse(parse_ticker, raw, now_ns=time.time_ns(), call="fetch_ticker")
+        # ccxt resolves the answer's market id (BTCUSDT is both spot and USD-M) by host,
+        # which a URL override hides: the market we asked for is the one answered.
+        if report.symbol != symbol:
+            report = msgspec.structs.replace(report, symbol=Symbol(symbol))
+        return report
 
     async def fetch_balances(self) -> list[BalanceReport]:
         """Every asset's balance in each configured account (spot wallet, USD-M margin)."""

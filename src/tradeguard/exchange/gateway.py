@@ -28,6 +28,7 @@ from tradeguard.exchange.reports import (
     OrdersPage,
     PageCursor,
     PositionReport,
+    TickerReport,
     TradesPage,
 )
 
@@ -49,6 +50,10 @@ class ExchangeGateway(Protocol):
 
     async def load_markets(self, *, reload: bool = False) -> Mapping[str, MarketInfo]:
         """Markets tradeguard can trade (spot, linear perpetuals), by unified symbol."""
+        ...
+
+    async def fetch_ticker(self, symbol: str) -> TickerReport:
+        """Best bid, best ask and last price of one market."""
         ...
 
     async def fetch_balances(self) -> list[BalanceReport]:

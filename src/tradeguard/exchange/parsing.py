@@ -25,6 +25,7 @@ from tradeguard.exchange.reports import (
     MarketInfo,
     OrderReport,
     PositionReport,
+    TickerReport,
     TradeReport,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "parse_market",
     "parse_order",
     "parse_position",
+    "parse_ticker",
     "parse_trade",
     "to_decimal",
 ]
@@ -331,4 +333,32 @@ def parse_position(position: Mapping[str, Any], *, call: str = "fetch_positions"
             position.get("unrealizedPnl") or 0, field="unrealizedPnl", call=where, what=what
         ),
         leverage=_opt_decimal(position.get("leverage"), field="leverage", call=where, what=what),
+    )
+
+
+def parse_ticker(
+    ticker: Mapping[str, Any], *, now_ns: int, call: str = "fetch_ticker"
+) -> TickerReport:
+    """A ccxt ticker dict as :class:`TickerReport`; ``now_ns`` when it has no timestamp.
+
+    A ticker with neither bid/ask nor last price is an error: it says nothing.
+    """
+    what = "ticker"
+    symbol = Symbol(str(_field(ticker, "symbol", call=call, what=what)))
+    where = f"{call} {symbol}"
+    # Some exchanges send 0 for "no quote"; treat it as absent, never as a price.
+    bid = _opt_decimal(ticker.get("bid") or None, field="bid", call=where, what=what)
+    ask = _opt_decimal(ticker.get("ask") or None, field="ask", call=where, what=what)
+    last = _opt_decimal(ticker.get("last") or None, field="last", call=where, what=what)
+    if last is None and (bid is None or ask is None):
+        raise _fail(where, what, "last", "is missing and bid/ask are incomplete")
+    if bid is not None and ask is not None and bid > ask:
+        raise _fail(where, what, "bid", f"{bid} is above ask {ask}")
+    timestamp = ticker.get("timestamp")
+    return TickerReport(
+        symbol=symbol,
+        bid=bid,
+        ask=ask,
+        last=last,
+        ts_ns=now_ns if timestamp is None else ms_to_ns(timestamp, call=where),
     )

@@ -22,6 +22,7 @@ __all__ = [
     "OrdersPage",
     "PageCursor",
     "PositionReport",
+    "TickerReport",
     "TradeReport",
     "TradesPage",
 ]
@@ -127,6 +128,27 @@ class PositionReport(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mark_price: Decimal | None
     unrealized_pnl: Decimal
     leverage: Decimal | None
+
+
+class TickerReport(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Best bid, best ask and last price of one market at ``ts_ns``.
+
+    ``bid``/``ask`` are None when the exchange's ticker does not carry them (then only
+    ``last`` is known); ``mid`` falls back to ``last`` in that case.
+    """
+
+    symbol: Symbol
+    bid: Decimal | None
+    ask: Decimal | None
+    last: Decimal | None
+    ts_ns: int
+
+    @property
+    def mid(self) -> Decimal | None:
+        """The mid price between bid and ask, else the last price, else None."""
+        if self.bid is not None and self.ask is not None:
+            return (self.bid + self.ask) / 2
+        return self.last
 
 
 class PageCursor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

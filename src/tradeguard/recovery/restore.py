@@ -9,10 +9,11 @@ records after it stops recovery unless the caller accepts the loss.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import msgspec
 
+from tradeguard.domain.events import AnyEvent
 from tradeguard.domain.state import SessionState
 from tradeguard.errors import (
     CorruptRecordError,
@@ -24,8 +25,8 @@ from tradeguard.errors import (
 )
 from tradeguard.recovery.scan import ChainChecker, ScanSummary
 from tradeguard.storage.base import Store
-from tradeguard.storage.codec import decode_event, decode_state
-from tradeguard.storage.records import GENESIS_CRC, snapshot_crc
+from tradeguard.storage.codec import EVENT_DECODERS, EVENT_VERSIONS, decode_event, decode_state
+from tradeguard.storage.records import GENESIS_CRC, StoredRecord, snapshot_crc
 
 __all__ = ["RestoreResult", "SkippedSnapshot", "load_newest_valid_snapshot", "restore_state"]
 
@@ -77,9 +78,7 @@ def load_newest_valid_snapshot(
             skipped.append(SkippedSnapshot(info.seq, str(exc)))
             continue
         if state.last_seq != info.seq:
-            skipped.append(
-                SkippedSnapshot(info.seq, f"state inside claims seq {state.last_seq}")
-            )
+            skipped.append(SkippedSnapshot(info.seq, f"state inside claims seq {state.last_seq}"))
             continue
         return state, info.seq, skipped
     return None, None, skipped
@@ -111,28 +110,16 @@ def restore_state(
     start = snap_seq or 0
     checker = ChainChecker(after_seq=start, prev_crc=prev_crc)
     total = max(journal_last - start, 0)
-    replayed = 0
-    for record in checker.check_all(store.read(after_seq=start)):
-        try:
-            event = decode_event(record.type, record.version, record.payload)
-            state.apply(event, record.seq)
-        except UnsupportedVersionError as exc:
-            raise RecoveryError(
-                f"journal record {record.seq} ({record.type} v{record.version}) cannot be "
-                f"read by this version of tradeguard: {exc}"
-            ) from exc
-        except CorruptRecordError as exc:
-            raise RecoveryError(
-                f"journal record {record.seq} ({record.type}) passes its checksum but "
-                f"cannot be decoded: {exc}"
-            ) from exc
-        except DomainError as exc:
-            raise RecoveryError(
-                f"journal record {record.seq} ({record.type}) cannot be applied: {exc}"
-            ) from exc
-        replayed += 1
-        if progress is not None and replayed % _PROGRESS_EVERY == 0:
-            progress(replayed, total)
+    replay = _Replay(checker.check_all(store.read(after_seq=start)), progress, start, total)
+    try:
+        state.apply_all(replay.events())
+    except DomainError as exc:
+        record = replay.current
+        raise RecoveryError(
+            f"journal record {record.seq if record else '?'} "
+            f"({record.type if record else '?'}) cannot be applied: {exc}"
+        ) from exc
+    replayed = state.last_seq - start
     summary = checker.summary()
     quarantined = _settle_damage(store, summary, accept_loss=accept_loss, write=write)
     if progress is not None:
@@ -148,9 +135,65 @@ def restore_state(
     )
 
 
-def _settle_damage(
-    store: Store, summary: ScanSummary, *, accept_loss: bool, write: bool
-) -> int:
+class _Replay:
+    """Decodes chain-checked records into ``(seq, event)`` for ``SessionState.apply_all``.
+
+    One loop with local variables (the replay hot path); ``current`` is the record
+    whose event was handed out last, so a refused event can be named.
+    """
+
+    def __init__(
+        self, records: Iterator[StoredRecord], progress: ProgressFn | None, start: int, total: int
+    ) -> None:
+        self._records = records
+        self._progress = progress
+        self._start = start
+        self._total = total
+        self.current: StoredRecord | None = None
+
+    def events(self) -> Iterator[tuple[int, AnyEvent]]:
+        decoders = dict(EVENT_DECODERS)  # plain dicts: faster lookups than the proxies
+        versions = dict(EVENT_VERSIONS)
+        progress = self._progress
+        next_report = self._start + _PROGRESS_EVERY if progress is not None else -1
+        try:
+            for record in self._records:
+                self.current = record
+                rtype = record.type
+                seq = record.seq
+                decoder = decoders.get(rtype)
+                try:
+                    if decoder is not None and versions[rtype] == record.version:
+                        event = decoder.decode(record.payload)
+                    else:
+                        event = decode_event(rtype, record.version, record.payload)
+                except msgspec.DecodeError as exc:
+                    raise self._undecodable(record, exc) from exc
+                except CorruptRecordError as exc:
+                    raise self._undecodable(record, exc) from exc
+                except UnsupportedVersionError as exc:
+                    raise RecoveryError(
+                        f"journal record {seq} ({rtype} v{record.version}) cannot be read by "
+                        f"this version of tradeguard: {exc}"
+                    ) from exc
+                yield seq, event
+                if seq == next_report and progress is not None:
+                    progress(seq - self._start, self._total)
+                    next_report += _PROGRESS_EVERY
+        finally:
+            close = getattr(self._records, "close", None)
+            if close is not None:
+                close()
+
+    @staticmethod
+    def _undecodable(record: StoredRecord, exc: Exception) -> RecoveryError:
+        return RecoveryError(
+            f"journal record {record.seq} ({record.type}) passes its checksum but "
+            f"cannot be decoded: {exc}"
+        )
+
+
+def _settle_damage(store: Store, summary: ScanSummary, *, accept_loss: bool, write: bool) -> int:
     if summary.first_bad is None:
         return 0
     bad = sorted({*summary.corrupt, *summary.missing})

@@ -49,3 +49,14 @@ class SimulatorConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     )
     # Requests per second (all endpoints) before 429 / -1003; 0 means unlimited.
     rate_limit_per_s: int = 0
+    # File the engine state is kept in across restarts ("" = none, the state dies with
+    # the process). Saved atomically before the answer to every changing request.
+    state_path: str = ""
+    # A price move that filled nothing is saved at most this often (the next change or a
+    # clean stop saves it anyway): losing a few random-walk steps to a SIGKILL is harmless.
+    state_save_interval_ms: int = 1000
+    # History kept in the state file: every open order, plus the most recent closed
+    # orders per venue and trades per market (a long demo must not write megabytes per
+    # request). Older history is forgotten by a restarted simulator.
+    state_keep_closed_orders: int = 2000
+    state_keep_trades: int = 5000

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterable
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
 from tradeguard.errors import SimulatorRejectionError
@@ -60,8 +61,10 @@ class Engine:
         self.open_orders: dict[str, dict[int, SimOrder]] = {k: {} for k in self.markets}
         self._by_client_id: dict[tuple[str, str], SimOrder] = {}
         self.trades: dict[str, list[SimTrade]] = {k: [] for k in self.markets}
-        self._next_order_id = {"spot": 1000, "usdm": 5000}
-        self._next_trade_id = {"spot": 100, "usdm": 700}
+        # Id counters per venue; saved with the state so a restarted simulator never
+        # hands out an id twice.
+        self.next_order_id = {"spot": 1000, "usdm": 5000}
+        self.next_trade_id = {"spot": 100, "usdm": 700}
 
     # --- lookups -------------------------------------------------------------------
 
@@ -211,7 +214,7 @@ class Engine:
                 raise SimulatorRejectionError(-2010, "Duplicate order sent.")
             raise SimulatorRejectionError(-4116, "ClientOrderId is duplicated.")
         typed_side: Side = "BUY" if side == "BUY" else "SELL"
-        order_id = self._next_order_id[venue]
+        order_id = self.next_order_id[venue]
         order = SimOrder(
             venue=venue,
             symbol=symbol,
@@ -287,10 +290,37 @@ class Engine:
             self.futures.adjust(asset, amount, self.futures_marks())
             self.futures.update_ms = now_ms
 
+    # --- persistence (see sim/persistence.py) --------------------------------------
+
+    def random_states(self) -> dict[str, tuple[object, ...]]:
+        """The state of every market's random-walk generator (``random.getstate()``)."""
+        return {key: rng.getstate() for key, rng in self._rngs.items()}
+
+    def set_random_states(self, states: dict[str, tuple[object, ...]]) -> None:
+        """Continue every market's random walk from a saved generator state."""
+        for key, state in states.items():
+            self._rngs[key].setstate(state)
+
+    def load_orders(self, orders: Iterable[SimOrder]) -> None:
+        """Replace every order and rebuild the open-order and client-id indexes.
+
+        ``orders`` must come in ascending id order: the client-id index keeps the latest
+        order of each id, and matching walks open orders in the order they were placed.
+        """
+        self.orders = {"spot": {}, "usdm": {}}
+        self.open_orders = {k: {} for k in self.markets}
+        self._by_client_id = {}
+        for order in orders:
+            key = f"{order.venue}:{order.symbol}"
+            self.orders[order.venue][order.order_id] = order
+            self._by_client_id[(key, order.client_order_id)] = order
+            if order.is_open:
+                self.open_orders[key][order.order_id] = order
+
     # --- internals -----------------------------------------------------------------
 
     def _record(self, market: Market, order: SimOrder) -> None:
-        self._next_order_id[market.venue] += 1
+        self.next_order_id[market.venue] += 1
         self.orders[market.venue][order.order_id] = order
         self._by_client_id[(market.key, order.client_order_id)] = order
         if order.is_open:
@@ -402,8 +432,8 @@ class Engine:
         order.cum_quote += qty * price
         order.status = "PARTIALLY_FILLED"
         order.update_ms = now_ms
-        trade_id = self._next_trade_id[market.venue]
-        self._next_trade_id[market.venue] += 1
+        trade_id = self.next_trade_id[market.venue]
+        self.next_trade_id[market.venue] += 1
         trade = SimTrade(
             venue=market.venue,
             symbol=market.symbol,

@@ -43,12 +43,13 @@ class SimulatorHandle:
         return engine_state(self.server)
 
     async def stop(self) -> None:
-        """Stop the price timer and the HTTP server, closing open connections."""
+        """Stop the price timer and the HTTP server, then save what is still unsaved."""
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
         await self._runner.cleanup()
+        self.server.save_state_if_dirty()
 
 
 async def _tick_forever(server: SimulatorServer, interval_ms: int) -> None:
@@ -125,7 +126,12 @@ class SimulatorThread:
         """Start the thread and the server; returns self."""
         self._thread.start()
         future = asyncio.run_coroutine_threadsafe(start_simulator(self.config), self._loop)
-        self._handle = future.result(timeout=30)
+        try:
+            self._handle = future.result(timeout=30)
+        except BaseException:
+            # A simulator that cannot start (e.g. a corrupt state file) leaves no thread.
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:

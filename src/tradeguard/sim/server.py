@@ -16,13 +16,14 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from tradeguard.errors import SimulatorRejectionError
+from tradeguard.errors import SimulatorRejectionError, SimulatorStateError
 from tradeguard.sim import views
 from tradeguard.sim.auth import RequestAuth, parse_params
 from tradeguard.sim.config import SimulatorConfig
 from tradeguard.sim.engine import Engine
 from tradeguard.sim.faults import FaultBook, FaultRule
 from tradeguard.sim.markets import Market, exchange_info_json, fmt
+from tradeguard.sim.persistence import StateFile, restore_engine
 
 __all__ = ["SimulatorServer"]
 
@@ -88,6 +89,9 @@ class SimulatorServer:
         self.rate_limit_per_s = config.rate_limit_per_s
         self._window_start = 0.0
         self._window_count = 0
+        self.state_file = StateFile(config) if config.state_path else None
+        if self.state_file is not None:
+            self._load_state(self.state_file)
         markets = tuple(self.engine.markets.values())
         # exchangeInfo never changes while the simulator runs: encode it once.
         self._exchange_info = {
@@ -102,6 +106,34 @@ class SimulatorServer:
         """The exchange's clock: wall time plus the configured skew."""
         return time.time_ns() // 1_000_000 + self.clock_skew_ms
 
+    def _load_state(self, state_file: StateFile) -> None:
+        """Continue from the saved state (if any), then save at once.
+
+        The first save proves the file is writable before any order is accepted.
+        """
+        state = state_file.load()
+        if state is not None:
+            self.engine = restore_engine(self.config, state, str(state_file.path))
+            self.clock_skew_ms = state.clock_skew_ms
+            # The exchange clock never runs backwards across a restart (order and trade
+            # times stay ascending), even if the host's clock was set back meanwhile.
+            behind_ms = state.saved_at_ms - self.now_ms()
+            if behind_ms > 0:
+                self.clock_skew_ms += behind_ms
+        self.save_state()
+
+    def save_state(self) -> None:
+        """Save the whole engine state now, if this simulator keeps one (atomic, fsync)."""
+        if self.state_file is not None:
+            self.state_file.save(
+                self.engine, clock_skew_ms=self.clock_skew_ms, now_ms=self.now_ms()
+            )
+
+    def save_state_if_dirty(self) -> None:
+        """Save changes still waiting for the save timer (used at a clean stop)."""
+        if self.state_file is not None and self.state_file.dirty:
+            self.save_state()
+
     def reset(self) -> None:
         """Back to the initial state: fresh engine, no faults, no skew."""
         self.engine = Engine(self.config)
@@ -110,8 +142,18 @@ class SimulatorServer:
         self.rate_limit_per_s = self.config.rate_limit_per_s
 
     def tick(self) -> None:
-        """One random-walk step of every mark price, with matching."""
-        self.engine.step_random_walk(self.now_ms())
+        """One random-walk step of every mark price, with matching.
+
+        A step that filled something is saved at once (a fill is a fact the exchange
+        must not forget); a plain price move is saved by the save timer.
+        """
+        trades = self.engine.step_random_walk(self.now_ms())
+        state_file = self.state_file
+        if state_file is None:
+            return
+        state_file.mark_dirty()
+        if trades or state_file.save_due():
+            self.save_state()
 
     # --- routing -------------------------------------------------------------------
 
@@ -304,10 +346,14 @@ class SimulatorServer:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Serve one request: admin, faults, rate limit, auth, engine, encoding."""
         path = request.path
+        method = request.method
         if path.startswith("/_sim/") and self.admin is not None:
             response: web.StreamResponse = await self.admin(request)
+            if method != "GET":
+                failed = self._save_after_change()
+                if failed is not None:
+                    return failed
             return response
-        method = request.method
         if self.rate_limit_per_s and self._rate_limited():
             return error_response(
                 -1003, "Too many requests; current limit of IP is exceeded.", 429
@@ -321,11 +367,29 @@ class SimulatorServer:
             if early is not None:
                 return early
         response = self._process(request, method, path, body)
+        # Every request that may have changed state is saved before anything is
+        # answered, including the answer a "process then fail" fault throws away.
+        if method != "GET":
+            failed = self._save_after_change()
+            if failed is not None:
+                return failed
         if fault is not None and fault.action == "process_then_fail":
             if fault.status:
                 return web.Response(text="Service Unavailable", status=fault.status)
             return self._drop(request)
         return response
+
+    def _save_after_change(self) -> web.Response | None:
+        """Save the state; a failed save answers 500 (outcome unknown to the client)."""
+        if self.state_file is None:
+            return None
+        try:
+            self.save_state()
+        except SimulatorStateError as exc:
+            # The change stays in memory and goes out with the next successful save;
+            # the client must treat the request as ambiguous, which a 5xx makes it do.
+            return error_response(-1000, f"Internal error; unable to process: {exc}", 500)
+        return None
 
     async def _fault_before(self, request: web.Request, fault: FaultRule) -> web.Response | None:
         if fault.action == "delay":

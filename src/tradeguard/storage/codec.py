@@ -14,8 +14,11 @@ The one shipped change: ``fill_recorded`` v1 stored ``qty`` and a fee string suc
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+import weakref
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 from typing import Any, Final, TypeVar, cast
 
 import msgspec
@@ -23,10 +26,12 @@ import msgspec
 from tradeguard.domain.balances import Balance
 from tradeguard.domain.events import EVENT_TYPES, AnyEvent, Event, FillRecorded
 from tradeguard.domain.flags import Flag
-from tradeguard.domain.ids import Symbol, TradeId
-from tradeguard.domain.orders import Order
+from tradeguard.domain.ids import ClientOrderId, Symbol, TradeId
+from tradeguard.domain.instruments import Instrument
+from tradeguard.domain.orders import TERMINAL_STATUSES, Order
 from tradeguard.domain.positions import Position
-from tradeguard.domain.state import Instrument, SessionState
+from tradeguard.domain.retention import RetentionPolicy
+from tradeguard.domain.state import SessionState
 from tradeguard.errors import (
     CorruptRecordError,
     CorruptSnapshotError,
@@ -36,6 +41,8 @@ from tradeguard.errors import (
 from tradeguard.storage.records import NewRecord, StoredRecord
 
 __all__ = [
+    "EVENT_DECODERS",
+    "EVENT_VERSIONS",
     "SNAPSHOT_UPCASTERS",
     "SNAPSHOT_VERSION",
     "UPCASTERS",
@@ -49,6 +56,7 @@ __all__ = [
     "register_snapshot_upcaster",
     "register_upcaster",
     "upcast_fill_recorded_v1_v2",
+    "upcast_snapshot_v1_v2",
 ]
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -60,8 +68,8 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 SNAPSHOT_UPCASTERS: dict[int, Upcaster] = {}
 """from_version -> function turning a snapshot dict of that version into the next's."""
 
-SNAPSHOT_VERSION: Final = 1
-"""Version of the snapshot layout this build writes."""
+SNAPSHOT_VERSION: Final = 2
+"""Version of the snapshot layout this build writes (2: retention, trade owners)."""
 
 _encoder = msgspec.msgpack.Encoder()  # Decimal -> str is msgspec's default
 _dict_decoder = msgspec.msgpack.Decoder(dict[str, Any])
@@ -69,6 +77,13 @@ _decoders: dict[str, msgspec.msgpack.Decoder[Any]] = {
     tag: msgspec.msgpack.Decoder(cls) for tag, cls in EVENT_TYPES.items()
 }
 _versions: dict[str, int] = {tag: cls.schema_version for tag, cls in EVENT_TYPES.items()}
+
+EVENT_DECODERS: Final[Mapping[str, msgspec.msgpack.Decoder[Any]]] = MappingProxyType(_decoders)
+"""Record type -> typed decoder of its current version, for replay loops that inline
+``decode_event``'s fast path (other versions must go through ``decode_event``)."""
+
+EVENT_VERSIONS: Final[Mapping[str, int]] = MappingProxyType(_versions)
+"""Record type -> the schema version this build writes."""
 
 
 def register_upcaster(event_type: str, from_version: int) -> Callable[[_F], _F]:
@@ -239,38 +254,114 @@ def encode_event_v1_for_fixture(event: FillRecorded) -> NewRecord:
 
 
 class StateSnapshot(msgspec.Struct, frozen=True, kw_only=True):
-    """The whole session state as stored in a snapshot (layout ``SNAPSHOT_VERSION``)."""
+    """The whole session state as stored in a snapshot (layout ``SNAPSHOT_VERSION``).
+
+    ``closed_orders`` is the retirement queue (oldest close first); ``order_trades``
+    the trade ids of each order's fills; ``external_trades`` those of fills of no
+    order, oldest first (the order they are dropped in).
+    """
 
     last_seq: int
     session_id: str | None
     run_id: str | None
     running: bool
+    retention: RetentionPolicy
     instruments: list[Instrument]
     orders: list[Order]
     positions: list[Position]
     balances: list[Balance]
     flags: list[Flag]
     trade_cursors: dict[Symbol, str]
-    seen_trades: list[tuple[Symbol, TradeId]]
+    closed_orders: list[ClientOrderId]
+    retired_orders: int
+    fills_recorded: int
+    order_trades: dict[ClientOrderId, list[TradeId]]
+    external_trades: list[tuple[Symbol, TradeId]]
+
+
+class _SnapshotOut(msgspec.Struct, frozen=True, kw_only=True):
+    """``StateSnapshot`` as written: the same fields in the same order (so the bytes
+    decode as a ``StateSnapshot``), with orders pre-encoded."""
+
+    last_seq: int
+    session_id: str | None
+    run_id: str | None
+    running: bool
+    retention: RetentionPolicy
+    instruments: list[Instrument]
+    orders: list[msgspec.Raw]
+    positions: list[Position]
+    balances: list[Balance]
+    flags: list[Flag]
+    trade_cursors: dict[Symbol, str]
+    closed_orders: list[ClientOrderId]
+    retired_orders: int
+    fills_recorded: int
+    order_trades: dict[ClientOrderId, list[TradeId]]
+    external_trades: list[tuple[Symbol, TradeId]]
 
 
 _snapshot_decoder = msgspec.msgpack.Decoder(StateSnapshot)
 
+# Encoded orders of the last snapshot of each live state. Orders are immutable values
+# and most of them (resting open orders, closed orders) are the very same objects at
+# the next snapshot, so only the orders changed since are encoded again: snapshots are
+# encoded on the event loop and must take milliseconds. Keyed by id(state) with a weak
+# reference (a SessionState is unhashable); the entry goes when the state does.
+class _OrderCache:
+    """The orders last encoded for one state and their encodings, by client order id."""
+
+    __slots__ = ("encoded", "orders", "ref")
+
+    def __init__(self, ref: weakref.ref[SessionState]) -> None:
+        self.ref = ref
+        self.orders: dict[ClientOrderId, Order] = {}
+        self.encoded: dict[ClientOrderId, msgspec.Raw] = {}
+
+
+_order_caches: dict[int, _OrderCache] = {}
+
+
+def _orders_encoded(state: SessionState) -> list[msgspec.Raw]:
+    key = id(state)
+    cache = _order_caches.get(key)
+    if cache is None or cache.ref() is not state:
+
+        def forget(_: weakref.ref[SessionState]) -> None:
+            _order_caches.pop(key, None)
+
+        cache = _order_caches[key] = _OrderCache(weakref.ref(state, forget))
+    known, encoded = cache.orders, cache.encoded
+    encode = _encoder.encode
+    orders = state.orders
+    for cid, order in orders.items():
+        if known.get(cid) is not order:
+            known[cid] = order
+            encoded[cid] = msgspec.Raw(encode(order))
+    for gone in known.keys() - orders.keys():  # retired since the last snapshot
+        del known[gone], encoded[gone]
+    return list(map(encoded.__getitem__, orders))
+
 
 def encode_state(state: SessionState) -> tuple[int, bytes]:
     """``(SNAPSHOT_VERSION, payload)`` of the whole state, ``last_seq`` included."""
-    snapshot = StateSnapshot(
+    snapshot = _SnapshotOut(
         last_seq=state.last_seq,
         session_id=state.session_id,
         run_id=state.run_id,
         running=state.running,
+        retention=state.retention,
         instruments=list(state.instruments.values()),
-        orders=list(state.orders.values()),
+        orders=_orders_encoded(state),
         positions=list(state.positions.values()),
         balances=list(state.balances.values()),
         flags=list(state.flags.values()),
         trade_cursors=state.trade_cursors,
-        seen_trades=list(state.seen_trades),
+        closed_orders=list(state.closed_orders),
+        retired_orders=state.retired_orders,
+        fills_recorded=state.fills_recorded,
+        order_trades=state.order_trades,
+        external_trades=list(state.external_trades),
     )
     return SNAPSHOT_VERSION, _encoder.encode(snapshot)
 
@@ -305,7 +396,7 @@ def decode_state(version: int, payload: bytes) -> SessionState:
 
 
 def _state_from(snapshot: StateSnapshot) -> SessionState:
-    state = SessionState()
+    state = SessionState(snapshot.retention)
     state.last_seq = snapshot.last_seq
     state.session_id = snapshot.session_id
     state.run_id = snapshot.run_id
@@ -316,10 +407,77 @@ def _state_from(snapshot: StateSnapshot) -> SessionState:
     state.balances = {b.asset: b for b in snapshot.balances}
     state.flags = {f.flag_id: f for f in snapshot.flags}
     state.trade_cursors = dict(snapshot.trade_cursors)
-    state.seen_trades = set(snapshot.seen_trades)
-    if len(state.orders) != len(snapshot.orders) or len(state.seen_trades) != len(
-        snapshot.seen_trades
+    state.closed_orders = OrderedDict.fromkeys(snapshot.closed_orders)
+    state.retired_orders = snapshot.retired_orders
+    state.fills_recorded = snapshot.fills_recorded
+    state.order_trades = snapshot.order_trades
+    state.external_trades = deque(snapshot.external_trades)
+    if len(state.orders) != len(snapshot.orders) or len(state.closed_orders) != len(
+        snapshot.closed_orders
     ):
-        raise CorruptSnapshotError("snapshot holds duplicate orders or trade ids")
+        raise CorruptSnapshotError("snapshot holds duplicate orders or closed order ids")
+    _check_references(state)
     state.rebuild_indexes()
+    trades = sum(len(ids) for ids in state.order_trades.values()) + len(state.external_trades)
+    if len(state.seen_trades) != trades:
+        raise CorruptSnapshotError("snapshot holds duplicate trade ids")
+    # Only an upcast older snapshot can hold more closed orders than its policy allows.
+    state.enforce_retention()
     return state
+
+
+def _check_references(state: SessionState) -> None:
+    orders = state.orders
+    for cid in state.closed_orders:
+        order = orders.get(cid)
+        if order is None or order.status not in TERMINAL_STATUSES:
+            raise CorruptSnapshotError(
+                f"snapshot lists order {cid!r} as closed, but it is "
+                f"{'missing' if order is None else order.status.value}"
+            )
+    for cid in state.order_trades:
+        if cid not in orders:
+            raise CorruptSnapshotError(f"snapshot has trade ids of order {cid!r}, not held")
+
+
+@register_snapshot_upcaster(1)
+def upcast_snapshot_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Snapshot v1 -> v2: trade ids move from the orders into ``order_trades``; the
+    other v1 trade ids (fills of no order) become ``external_trades`` in v1's order;
+    closed orders form the retirement queue in the order v1 listed them (first seen:
+    v1 did not record when they closed); nothing retired yet; default retention.
+    Decoding then retires what the policy does not keep, oldest first.
+    """
+    out = dict(data)
+    orders = []
+    closed = []
+    order_trades: dict[str, list[str]] = {}
+    owned: set[tuple[str, str]] = set()
+    terminal = {status.value for status in TERMINAL_STATUSES}
+    try:
+        for raw in data["orders"]:
+            order = dict(raw)
+            cid = order["client_order_id"]
+            trade_ids = list(order.pop("trade_ids", ()))
+            if trade_ids:
+                order_trades[cid] = trade_ids
+                owned.update((order["symbol"], trade_id) for trade_id in trade_ids)
+            if order["status"] in terminal:
+                closed.append(cid)
+            orders.append(order)
+        external = [
+            [symbol, trade_id]
+            for symbol, trade_id in data["seen_trades"]
+            if (symbol, trade_id) not in owned
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CorruptSnapshotError(f"snapshot v1 is malformed: {exc!r}") from exc
+    out.pop("seen_trades")
+    out["orders"] = orders
+    out["closed_orders"] = closed
+    out["retired_orders"] = 0
+    out["fills_recorded"] = len(data["seen_trades"])
+    out["order_trades"] = order_trades
+    out["external_trades"] = external
+    out["retention"] = {}
+    return out

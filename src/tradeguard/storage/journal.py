@@ -15,10 +15,11 @@ journal has been committed up to their sequence number, off the append path.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -28,9 +29,24 @@ from tradeguard.errors import StoreError, StoreFailedError
 from tradeguard.logs import get_logger
 from tradeguard.storage.base import Store
 from tradeguard.storage.codec import encode_event, encode_state
-from tradeguard.storage.records import AppendResult
+from tradeguard.storage.records import AppendResult, NewRecord
 
 __all__ = ["JournalStats", "SessionJournal", "SnapshotPolicy"]
+
+
+class _Staged(NamedTuple):
+    """An append applied to the state and queued in the store, not yet durable."""
+
+    events: Sequence[AnyEvent]
+    records: list[NewRecord]
+    first: int
+    future: concurrent.futures.Future[AppendResult]
+
+
+def _consume_exception(task: asyncio.Future[AppendResult]) -> None:
+    # The failure is recorded on the journal (``failed``) and logged there.
+    if not task.cancelled():
+        task.exception()
 
 _log = get_logger("tradeguard.journal")
 
@@ -119,6 +135,52 @@ class SessionJournal:
         not fit the state; ``StoreFailedError``/``StaleEpochError`` when the store
         failed: the journal then refuses every later append.
         """
+        staged = self._stage(events)
+        cancelled: asyncio.CancelledError | None = None
+        try:
+            result = await asyncio.shield(asyncio.wrap_future(staged.future))
+        except asyncio.CancelledError as exc:
+            # The records are queued and will commit whatever the caller does now; the
+            # state already holds them. Finish the bookkeeping (a short blocking wait:
+            # the commit is in flight), then let the cancellation through.
+            cancelled = exc
+            result = self._settle(staged, blocking=True)
+        except BaseException as exc:
+            self._fail(exc)
+            raise
+        else:
+            result = self._settle(staged, result=result)
+        await self._mark_committed(result.last_seq)
+        if cancelled is not None:
+            raise cancelled
+        return result
+
+    def append_nowait(self, events: Sequence[AnyEvent]) -> asyncio.Future[AppendResult]:
+        """Apply and queue ``events`` now; the returned future resolves once durable.
+
+        For answers the exchange can always be asked again (an acknowledgement after a
+        durable intent): the caller goes on without waiting for the fsync, and a crash
+        before it only means recovery looks the order up by its client order id.
+        ``DomainError`` is raised at once; a store failure stops the journal (and is
+        logged) exactly as with ``append``.
+        """
+        staged = self._stage(events)
+
+        async def complete() -> AppendResult:
+            try:
+                result = await asyncio.wrap_future(staged.future)
+            except BaseException as exc:
+                self._fail(exc)
+                raise
+            result = self._settle(staged, result=result)
+            await self._mark_committed(result.last_seq)
+            return result
+
+        task = asyncio.ensure_future(complete())
+        task.add_done_callback(_consume_exception)
+        return task
+
+    def _stage(self, events: Sequence[AnyEvent]) -> _Staged:
         if self._failure is not None:
             raise StoreFailedError(f"journal stopped after an earlier failure: {self._failure}")
         if not events:
@@ -129,24 +191,33 @@ class SessionJournal:
         # Same synchronous step as the apply: queue order == state order == seq order.
         future = self.store.submit(records, epoch=self.epoch)
         self._next_seq = first + len(events)
-        try:
-            result = await asyncio.wrap_future(future)
-        except BaseException as exc:
-            self._fail(exc)
-            raise
-        if result.first_seq != first:
+        return _Staged(events, records, first, future)
+
+    def _settle(
+        self, staged: _Staged, *, result: AppendResult | None = None, blocking: bool = False
+    ) -> AppendResult:
+        """Bookkeeping after the commit: check the seqs, count, log, maybe snapshot."""
+        if blocking:
+            try:
+                result = staged.future.result()
+            except BaseException as exc:
+                self._fail(exc)
+                raise
+        assert result is not None
+        if result.first_seq != staged.first:
             diverged = StoreFailedError(
-                f"journal sequence diverged: expected {first}, store assigned "
+                f"journal sequence diverged: expected {staged.first}, store assigned "
                 f"{result.first_seq}; another writer may be active"
             )
             self._fail(diverged)
             raise diverged
-        await self._mark_committed(result.last_seq)
-        self._appended += len(events)
-        self._since_snapshot += len(events)
+        self._committed_seq = max(self._committed_seq, result.last_seq)
+        self._appended += len(staged.events)
+        self._since_snapshot += len(staged.events)
         if self._log_events:
-            for offset, event in enumerate(events):
-                _log.info(records[offset].type, seq=first + offset, **_loggable(event))
+            for offset, event in enumerate(staged.events):
+                _log.info(staged.records[offset].type, seq=staged.first + offset,
+                          **_loggable(event))
         self._maybe_snapshot()
         return result
 
@@ -168,9 +239,8 @@ class SessionJournal:
 
     async def _mark_committed(self, seq: int) -> None:
         async with self._committed:
-            if seq > self._committed_seq:
-                self._committed_seq = seq
-                self._committed.notify_all()
+            self._committed_seq = max(self._committed_seq, seq)
+            self._committed.notify_all()
 
     async def wait_committed(self, seq: int) -> None:
         """Wait until the journal is durable up to ``seq``."""

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import sql
 
 from tradeguard.errors import StoreError, StoreNotFoundError, UnsupportedVersionError
 from tradeguard.storage.migrations import LATEST_VERSION, apply_migrations, current_version
@@ -44,6 +45,19 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+# Binary COPY needs each column's exact type (see migrations.py for the tables).
+_COPY_TYPES = {
+    "session_id": "text",
+    "seq": "int8",
+    "type": "text",
+    "version": "int4",
+    "ts_ns": "int8",
+    "epoch": "int8",
+    "payload": "bytea",
+    "crc": "int8",
+}
+
+
 class _PostgresFlavor(SqlFlavor):
     dialect = "postgresql"
     begin_sql = "BEGIN"
@@ -53,6 +67,28 @@ class _PostgresFlavor(SqlFlavor):
     def executemany(self, conn: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         with conn.cursor() as cur:
             cur.executemany(statement, rows)
+
+    def lock_session_sql(self, conn: Any, session_id: str) -> str | None:
+        # Without parameters psycopg uses the simple protocol, which takes two statements
+        # in one round trip. The session id is quoted by the driver, never pasted raw.
+        select = sql.SQL(
+            "BEGIN; SELECT epoch FROM sessions WHERE session_id = {} FOR UPDATE"
+        ).format(sql.Literal(session_id))
+        text: str = select.as_string(conn)
+        return text
+
+    # Binary COPY measured the cheapest way to write a group's rows (one round trip,
+    # no per-statement planning); multi-row INSERTs and executemany were slower.
+    bulk_from_rows = 2
+
+    def bulk_insert(
+        self, conn: Any, table: str, columns: Sequence[str], rows: Sequence[Any]
+    ) -> None:
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+        with conn.cursor() as cur, cur.copy(statement) as copy:
+            copy.set_types([_COPY_TYPES[column] for column in columns])
+            for row in rows:
+                copy.write_row(row)
 
     def is_io_error(self, exc: BaseException) -> bool:
         # Connection lost, server shut down, disk full, I/O error: the statement (or

@@ -13,6 +13,7 @@ import msgspec
 
 __all__ = [
     "GENESIS_CRC",
+    "RECORD_HEADER",
     "AppendResult",
     "NewRecord",
     "QuarantinedRecord",
@@ -21,16 +22,25 @@ __all__ = [
     "SnapshotRecord",
     "StoredRecord",
     "chain_crc",
+    "encoded_type",
     "snapshot_crc",
 ]
 
 GENESIS_CRC = 0
 """The chain value "before" the first record of a session."""
 
-_HEADER = struct.Struct("<qqqI")  # seq, ts_ns, epoch, version
+RECORD_HEADER = struct.Struct("<qqqI")
+"""The packed record header the crc covers first: seq, ts_ns, epoch, version."""
+
+_HEADER = RECORD_HEADER
+_TYPE_BYTES: dict[str, bytes] = {}
 
 
-class NewRecord(msgspec.Struct, frozen=True):
+# gc=False: records hold only str, int and bytes (no cycles possible), and replay
+# creates millions of them; untracked objects cost the cyclic collector nothing.
+
+
+class NewRecord(msgspec.Struct, frozen=True, gc=False):
     """A record handed to ``Store.append``: the store assigns seq, epoch and crc."""
 
     type: str
@@ -39,7 +49,7 @@ class NewRecord(msgspec.Struct, frozen=True):
     payload: bytes
 
 
-class StoredRecord(msgspec.Struct, frozen=True):
+class StoredRecord(msgspec.Struct, frozen=True, gc=False):
     """A journal record as stored. ``crc`` chains over the previous record's crc."""
 
     seq: int
@@ -117,8 +127,19 @@ def chain_crc(
     breaks every crc after it, and the first break names the damaged record.
     """
     crc = zlib.crc32(_HEADER.pack(seq, ts_ns, epoch, version), prev_crc)
-    crc = zlib.crc32(type.encode(), crc)
+    crc = zlib.crc32(_TYPE_BYTES.get(type) or encoded_type(type), crc)
     return zlib.crc32(payload, crc)
+
+
+def encoded_type(type_: str) -> bytes:
+    """The UTF-8 bytes of a record type, as the crc covers them (cached: a journal has
+    a handful of types and millions of records)."""
+    found = _TYPE_BYTES.get(type_)
+    if found is None:
+        found = type_.encode()
+        if len(_TYPE_BYTES) < 1024:  # bound the cache against junk types in damaged rows
+            _TYPE_BYTES[type_] = found
+    return found
 
 
 def snapshot_crc(*, seq: int, version: int, ts_ns: int, payload: bytes) -> int:

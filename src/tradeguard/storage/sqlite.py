@@ -3,8 +3,9 @@
 Every connection comes from the ``connect`` factory (default: stdlib ``sqlite3`` in
 autocommit mode), and only ``execute``/``executemany``/``close`` are used on it, so a
 test can substitute apsw connections over a power-loss VFS. Transactions are explicit
-statements. Writes go through the group-commit writer thread; reads use one connection
-per reading thread, which WAL lets run beside the writer.
+statements. Writes go through the group committer (in the caller's thread when it is
+idle, else its writer thread) on one write connection; reads use one connection per
+reading thread, which WAL lets run beside the writer.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Both keep the same tables, keyed by ``(session_id, ...)``; they differ only in what a
 :class:`SqlFlavor` says: placeholders, how a write transaction starts and locks the
-session row, ``executemany``, and which driver errors mean "outcome unknown".
+session row, how many rows are written at once, and which driver errors mean "outcome
+unknown". The write path keeps its statements prebuilt and writes a group's journal
+rows with as few statements as it can (multi-row INSERT, or the driver's bulk path).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from tradeguard.storage.writerstore import WriterStore
 __all__ = ["SqlFlavor", "SqlStore", "SqlWriteTx"]
 
 _READ_PAGE = 10_000
+_ROWS_PER_STATEMENT = 100
+"""Journal rows per multi-row INSERT (x 8 columns stays under SQLite's old 999-variable
+limit)."""
 
 
 class SqlFlavor(abc.ABC):
@@ -34,6 +39,9 @@ class SqlFlavor(abc.ABC):
 
     dialect: Dialect
     begin_sql: str
+    bulk_from_rows = 400
+    """From this many rows on (imports, big batches) ``bulk_insert`` writes the journal
+    rows; fewer go in as multi-row INSERTs."""
     lock_suffix: str
     """Appended to the epoch SELECT at BEGIN (``FOR UPDATE`` on PostgreSQL)."""
 
@@ -44,6 +52,19 @@ class SqlFlavor(abc.ABC):
     @abc.abstractmethod
     def executemany(self, conn: Any, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement for many parameter rows."""
+
+    def lock_session_sql(self, conn: Any, session_id: str) -> str | None:
+        """One parameterless statement that opens the write transaction and selects the
+        session's epoch row locked (saves a round trip), or None: two statements."""
+        return None
+
+    def bulk_insert(
+        self, conn: Any, table: str, columns: Sequence[str], rows: Sequence[Any]
+    ) -> None:
+        """Insert many rows (an import) the driver's fastest way; default executemany."""
+        marks = ", ".join("?" for _ in columns)
+        statement = self.sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})")
+        self.executemany(conn, statement, rows)
 
     @abc.abstractmethod
     def is_io_error(self, exc: BaseException) -> bool:
@@ -77,15 +98,43 @@ class SqlWriteTx:
         self._sid = session_id
         self._has_epoch = version >= 2
         self._has_quarantine = version >= 2
+        # The hot path's statements, built once (the drivers cache them as prepared).
+        self._begin_sql = flavor.begin_sql
+        self._epoch_sql = flavor.sql(
+            "SELECT epoch FROM sessions WHERE session_id = ?" + flavor.lock_suffix
+        )
+        self._epoch_params = (session_id,)
+        self._begin_and_lock = flavor.lock_session_sql(conn, session_id)
+        columns = ["session_id", "seq", "type", "version", "ts_ns", "epoch", "payload", "crc"]
+        if not self._has_epoch:
+            # A v1-era store (migrate_to=1): no epoch column; only epoch 0 exists there.
+            columns.remove("epoch")
+        self._columns = tuple(columns)
+        self._row_marks = f"({', '.join('?' * len(columns))})"
+        self._insert_head = f"INSERT INTO journal ({', '.join(columns)}) VALUES "
+        self._insert_sql = flavor.sql(self._insert_head + self._row_marks)
+        self._multi_sql: dict[int, str] = {1: self._insert_sql}
+
+    def _multi_row_sql(self, count: int) -> str:
+        """``INSERT ... VALUES (...), (...)`` for ``count`` rows (cached per count)."""
+        statement = self._multi_sql.get(count)
+        if statement is None:
+            marks = ", ".join([self._row_marks] * count)
+            statement = self._multi_sql[count] = self._f.sql(self._insert_head + marks)
+        return statement
 
     def _x(self, statement: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(self._f.sql(statement), params)
 
     def begin(self) -> int:
-        self.conn.execute(self._f.begin_sql)
-        row = self._x(
-            "SELECT epoch FROM sessions WHERE session_id = ?" + self._f.lock_suffix, (self._sid,)
-        ).fetchone()
+        conn = self.conn
+        if self._begin_and_lock is None:
+            conn.execute(self._begin_sql)
+            row = conn.execute(self._epoch_sql, self._epoch_params).fetchone()
+        else:
+            cur = conn.execute(self._begin_and_lock)
+            cur.nextset()  # past BEGIN's empty result, to the SELECT's
+            row = cur.fetchone()
         if row is None:
             raise StoreError(f"session {self._sid!r} has no row in the sessions table")
         return int(row[0])
@@ -116,23 +165,30 @@ class SqlWriteTx:
         self.conn.close()
 
     def insert_records(self, rows: Sequence[StoredRecord]) -> None:
+        # A group commit's rows go in as few statements as possible: every statement is
+        # a GIL release the committing thread must then win back from the woken callers.
+        sid, conn, count = self._sid, self.conn, len(rows)
+        if count >= self._f.bulk_from_rows:
+            self._f.bulk_insert(conn, "journal", self._columns, self._row_tuples(rows))
+            return
+        for start in range(0, count, _ROWS_PER_STATEMENT):
+            chunk = rows[start : start + _ROWS_PER_STATEMENT]
+            params: list[Any] = []
+            if self._has_epoch:
+                for r in chunk:
+                    params += (sid, r.seq, r.type, r.version, r.ts_ns, r.epoch, r.payload, r.crc)
+            else:
+                for r in chunk:
+                    params += (sid, r.seq, r.type, r.version, r.ts_ns, r.payload, r.crc)
+            conn.execute(self._multi_row_sql(len(chunk)), params)
+
+    def _row_tuples(self, rows: Sequence[StoredRecord]) -> list[tuple[Any, ...]]:
         sid = self._sid
         if self._has_epoch:
-            statement = (
-                "INSERT INTO journal (session_id, seq, type, version, ts_ns, epoch, payload,"
-                " crc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            )
-            params: list[tuple[Any, ...]] = [
+            return [
                 (sid, r.seq, r.type, r.version, r.ts_ns, r.epoch, r.payload, r.crc) for r in rows
             ]
-        else:
-            # A v1-era store (migrate_to=1): no epoch column; only epoch 0 exists there.
-            statement = (
-                "INSERT INTO journal (session_id, seq, type, version, ts_ns, payload, crc)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)"
-            )
-            params = [(sid, r.seq, r.type, r.version, r.ts_ns, r.payload, r.crc) for r in rows]
-        self._f.executemany(self.conn, self._f.sql(statement), params)
+        return [(sid, r.seq, r.type, r.version, r.ts_ns, r.payload, r.crc) for r in rows]
 
     def records_from(self, seq: int) -> list[StoredRecord]:
         rows = self._x(

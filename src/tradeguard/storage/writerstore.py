@@ -2,7 +2,9 @@
 
 Every write (append, epoch, snapshot, quarantine, run markers, import) becomes a job
 for the store's :class:`~tradeguard.storage.groupcommit.GroupCommitter`, so writes of
-every kind serialise in submission order and share commits. Backends add the reads.
+every kind serialise in submission order and share commits. Blocking calls may commit
+in the caller's own thread; ``submit``/``append_async`` never block. Backends add the
+reads.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from itertools import islice
 from typing import Any
@@ -26,15 +28,15 @@ from tradeguard.storage.groupcommit import (
     StoreStats,
     TxState,
     WriteTx,
-    append_fn,
-    quarantine_fn,
 )
 from tradeguard.storage.records import (
     GENESIS_CRC,
     AppendResult,
     NewRecord,
+    QuarantinedRecord,
     RunInfo,
     SnapshotRecord,
+    StoredRecord,
     snapshot_crc,
 )
 
@@ -75,17 +77,29 @@ class WriterStore(Store):
 
     def submit(self, records: Sequence[NewRecord], *, epoch: int) -> Future[AppendResult]:
         """Queue an append; the future resolves once it is durable (FIFO order)."""
-        recs = tuple(records)
-        fut: Future[AppendResult] = self.writer.submit(Job("append", append_fn(recs, epoch), recs))
+        job = Job.append(tuple(records), epoch, blocking=False)
+        fut: Future[AppendResult] = self.writer.submit(job)
         return fut
 
     def append(self, records: Sequence[NewRecord], *, epoch: int) -> AppendResult:
-        """Append records atomically and durably (see ``Store.append``)."""
-        return self.submit(records, epoch=epoch).result()
+        """Append records atomically and durably (see ``Store.append``); commits in this
+        thread when no other commit is in progress."""
+        result: AppendResult = self.writer.execute(Job.append(tuple(records), epoch, blocking=True))
+        return result
+
+    def submit_async(
+        self, records: Sequence[NewRecord], *, epoch: int
+    ) -> asyncio.Future[AppendResult]:
+        """``submit`` for the running event loop: queues at once (in submit order) and
+        returns an asyncio future the writer resolves on this loop, one callback per
+        commit for all of the loop's jobs (cheaper than wrapping a thread future)."""
+        aio: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
+        self.writer.enqueue(Job.append(tuple(records), epoch, aio=aio))
+        return aio
 
     async def append_async(self, records: Sequence[NewRecord], *, epoch: int) -> AppendResult:
         """Await an append without blocking the loop; concurrent tasks share commits."""
-        return await asyncio.wrap_future(self.submit(records, epoch=epoch))
+        return await self.submit_async(records, epoch=epoch)
 
     def quarantine_from(self, seq: int, reason: str) -> int:
         """Move records with seq >= ``seq`` into quarantine (see ``Store``)."""
@@ -204,6 +218,30 @@ class WriterStore(Store):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r}, session_id={self.session_id!r})"
+
+
+def quarantine_fn(seq: int, reason: str, now_ns: int) -> Callable[[WriteTx, TxState], int]:
+    """The job body of ``quarantine_from``: move raw rows, reset the chain tip."""
+
+    def fn(tx: WriteTx, state: TxState) -> int:
+        rows = tx.records_from(seq)
+        if not rows:
+            return 0
+        tx.insert_quarantined(
+            [QuarantinedRecord(r.seq, reason, now_ns, raw_bytes(r)) for r in rows]
+        )
+        tx.delete_records_from(seq)
+        prev = tx.record_before(seq)
+        state.next_seq = seq
+        state.last_crc = GENESIS_CRC if prev is None else prev.crc
+        return len(rows)
+
+    return fn
+
+
+def raw_bytes(rec: StoredRecord) -> bytes:
+    """Every column of a journal row as msgpack: what quarantine keeps for forensics."""
+    return msgspec.msgpack.encode(rec)
 
 
 def replace_run(run: RunInfo, **changes: Any) -> RunInfo:

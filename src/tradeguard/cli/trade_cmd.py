@@ -1,0 +1,308 @@
+"""Trading from the command line: ``run_trading`` (the main job), ``flags`` and ``resolve``.
+
+``run_trading`` is what ``tradeguard run`` calls: with no exchange configured it starts
+the simulator in-process on a free 127.0.0.1 port, opens a Session on the store, runs
+the strategy (the sample grid by default) with a live table, and stops cleanly on
+SIGINT/SIGTERM (after SIGKILL the next start recovers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+
+from tradeguard.cli.app import app
+from tradeguard.cli.common import (
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
+    StoreOpt,
+    handle_errors,
+    open_configured_store,
+    out_console,
+    prepare,
+    print_json,
+)
+from tradeguard.config import Config
+from tradeguard.domain.ids import FlagId
+from tradeguard.exchange.gateway import ExchangeGateway
+from tradeguard.recovery.manager import recover
+from tradeguard.service import LocalService
+from tradeguard.session import Session, SessionSettings, flag_resolution
+from tradeguard.strategies import load_strategy
+
+__all__ = ["flags", "resolve", "run_trading"]
+
+_DEMO_KEY = "demo"
+
+
+async def _gateway_for(
+    config: Config,
+    exchange_url: str | None,
+    stack: contextlib.AsyncExitStack,
+    seed: int,
+    sim_state_path: Path | None = None,
+) -> tuple[ExchangeGateway, str]:
+    """The gateway to trade on, and a description of where it points.
+
+    The built-in simulator keeps its state in ``sim_state_path`` when given, so a
+    restarted run finds the same exchange (its open orders have not "vanished").
+    """
+    from tradeguard.exchange.ccxt_gateway import CcxtGateway
+
+    cfg = config.exchange
+    has_keys = bool(os.environ.get(cfg.api_key_env) and os.environ.get(cfg.api_secret_env))
+    if exchange_url is None and has_keys:
+        return CcxtGateway.from_config(cfg), cfg.url or cfg.id
+    if exchange_url is None and cfg.url:
+        exchange_url = cfg.url
+    if exchange_url is None:
+        from tradeguard.sim import SimulatorConfig, start_simulator
+
+        handle = await start_simulator(SimulatorConfig(
+            port=0, seed=seed, state_path=str(sim_state_path) if sim_state_path else ""
+        ))
+        stack.push_async_callback(handle.stop)
+        exchange_url = handle.url
+        where = f"built-in simulator at {exchange_url}"
+    else:
+        where = f"simulator at {exchange_url}"
+    gateway = CcxtGateway(
+        "binance",
+        api_key=_DEMO_KEY,
+        secret=_DEMO_KEY,
+        url_override=exchange_url,
+        markets=("spot",),
+    )
+    return gateway, where
+
+
+async def run_trading(
+    config: Config,
+    data_url: str,
+    *,
+    exchange_url: str | None = None,
+    duration_s: float | None = None,
+    show: bool = True,
+    seed: int = 0,
+    settings: SessionSettings | None = None,
+    backup_dir: Path | None = None,
+    sim_state_path: Path | None = None,
+) -> dict[str, Any]:
+    """Open a Session with the configured strategy and trade until stopped.
+
+    Stops on SIGINT/SIGTERM or after ``duration_s``; returns a summary (also printed
+    when ``show``). The gateway and any in-process simulator are closed at the end.
+    ``sim_state_path`` keeps the built-in simulator's state across runs (None: a fresh
+    simulator every run).
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    strategy = load_strategy(config.strategy.class_)
+    async with contextlib.AsyncExitStack() as stack:
+        gateway, where = await _gateway_for(config, exchange_url, stack, seed, sim_state_path)
+        stack.push_async_callback(gateway.close)
+        session = await Session.open(
+            config,
+            gateway=gateway,
+            strategy=strategy,
+            data_url=data_url,
+            settings=settings or SessionSettings(),
+            backup_dir=backup_dir,
+        )
+        started = time.monotonic()
+        try:
+            if show:
+                out_console.print(_startup_line(session, where))
+                with Live(
+                    _view(session, started), console=out_console, refresh_per_second=4
+                ) as live:
+                    await _wait(stop, duration_s, lambda: live.update(_view(session, started)))
+            else:
+                await _wait(stop, duration_s, lambda: None)
+        finally:
+            await session.close()
+        summary = _summary(
+            session, where, stopped_by_signal=stop.is_set(), elapsed_s=time.monotonic() - started
+        )
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.remove_signal_handler(sig)
+    if show:
+        out_console.print(
+            f"stopped cleanly{' by signal' if summary['stopped_by_signal'] else ''}: "
+            f"{summary['orders']} orders, {summary['fills']} fills, "
+            f"{summary['open_orders']} still open on the exchange, "
+            f"{summary['open_flags']} open flag(s), journal seq {summary['last_seq']}"
+        )
+    return summary
+
+
+async def _wait(stop: asyncio.Event, duration_s: float | None, refresh: Any) -> None:
+    deadline = None if duration_s is None else time.monotonic() + duration_s
+    while not stop.is_set():
+        timeout = 0.5 if deadline is None else min(0.5, max(deadline - time.monotonic(), 0))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout)
+        refresh()
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+
+
+def _startup_line(session: Session, where: str) -> str:
+    rep = session.startup
+    if rep is None:
+        return f"tradeguard trading on {where}"
+    return (
+        f"[bold]tradeguard[/] trading on {where}\n"
+        f"  recovered: {'[red]UNCLEAN[/]' if rep.unclean_shutdown else 'clean'} previous "
+        f"shutdown, replayed {rep.replayed_events} events, {rep.fills_replayed} missed fills, "
+        f"{len(rep.resolved.not_placed)} not placed, {len(rep.recovery_actions)} recovery "
+        f"actions, reconcile {'complete' if rep.reconcile.complete else 'INCOMPLETE'}, "
+        f"{rep.duration_ms:.0f} ms"
+    )
+
+
+def _view(session: Session, started: float) -> Group:
+    state = session.state
+    head = Table(title="tradeguard session (Ctrl-C stops cleanly)", show_header=False)
+    head.add_column("what", style="bold")
+    head.add_column("value")
+    rec = session.last_reconcile
+    head.add_row("journal seq", f"{session.service.journal.stats().committed_seq:,}")
+    head.add_row("running", f"{time.monotonic() - started:.0f} s, {session.ticks} ticks")
+    if rec is None:
+        reconcile = "not run yet"
+    else:
+        age_s = (time.time_ns() - rec.at_ns) / 1e9
+        reconcile = (
+            f"{'ok' if rec.complete else 'INCOMPLETE'}, {rec.discrepancies} discrepancies, "
+            f"{rec.flags_raised} flags raised, {age_s:.0f} s ago"
+        )
+    head.add_row("reconcile", reconcile)
+    head.add_row("unresolved (UNKNOWN)", str(len(state.unresolved_orders())))
+    head.add_row("fills", str(state.fills_recorded))
+    head.add_row("open flags", ", ".join(f.flag_id for f in state.open_flags()) or "none")
+    for symbol, pos in sorted(state.positions.items()):
+        head.add_row(f"position {symbol}", f"{pos.size} @ {pos.entry_price:.2f}")
+    for asset, bal in sorted(state.balances.items()):
+        head.add_row(f"balance {asset}", f"{bal.free} free, {bal.used} used")
+    orders = Table(title="open orders")
+    for col in ("client id", "side", "price", "amount", "filled", "status"):
+        orders.add_column(col)
+    for o in sorted(session.open_orders(), key=lambda o: o.price or 0, reverse=True)[:20]:
+        orders.add_row(
+            o.client_order_id,
+            o.side.value,
+            str(o.price),
+            str(o.amount),
+            str(o.filled),
+            o.status.value,
+        )
+    return Group(head, orders)
+
+
+def _summary(
+    session: Session, where: str, *, stopped_by_signal: bool, elapsed_s: float
+) -> dict[str, Any]:
+    state = session.state
+    return {
+        "exchange": where,
+        "stopped_by_signal": stopped_by_signal,
+        "elapsed_s": round(elapsed_s, 2),
+        "orders": len(state.orders),
+        "open_orders": len(state.open_orders()),
+        "unresolved": len(state.unresolved_orders()),
+        "fills": state.fills_recorded,
+        "positions": {s: str(p.size) for s, p in state.positions.items()},
+        "open_flags": len(state.open_flags()),
+        "last_seq": state.last_seq,
+        "startup": session.startup,
+        "last_reconcile": session.last_reconcile,
+    }
+
+
+# --- flags and resolve -----------------------------------------------------------------
+
+
+@app.command("flags")
+@handle_errors()
+def flags(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    store: StoreOpt = None,
+    all_flags: Annotated[
+        bool, typer.Option("--all", help="Also list flags already resolved.")
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
+    """List manual-intervention flags (open ones unless --all). Read-only."""
+    cfg, url = prepare(config, data_dir, store, json=json)
+    with open_configured_store(cfg, url, readonly=True) as st:
+        state, _ = recover(st, write=False)
+    listed = [f for f in state.flags.values() if all_flags or f.is_open]
+    if json:
+        print_json({"flags": listed, "open": len(state.open_flags())})
+        return
+    if not listed:
+        out_console.print("no open flags" if not all_flags else "no flags")
+        return
+    table = Table("flag id", "severity", "kind", "symbol", "status", "actions", "message")
+    for f in listed:
+        table.add_row(
+            f.flag_id,
+            f.severity.value,
+            f.kind,
+            f.symbol or "(all)",
+            f.status.value,
+            ", ".join(f.actions),
+            f.message,
+        )
+    out_console.print(table)
+
+
+@app.command("resolve")
+@handle_errors()
+def resolve(
+    flag_id: Annotated[str, typer.Argument(help="The flag to resolve (see `tradeguard flags`).")],
+    action: Annotated[str, typer.Option("--action", "-a", help="One of the flag's actions.")],
+    note: Annotated[str, typer.Option("--note", "-n", help="Why (kept in the journal).")] = "",
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Resolve a flag with one of its allowed actions; journaled like every change.
+
+    It takes over the session as its writer: stop a running session first.
+    """
+    cfg, url = prepare(config, data_dir, store, json=json)
+    resolved = asyncio.run(_resolve(cfg, url, flag_id, action, note))
+    if json:
+        print_json({"ok": True, "flag": resolved})
+    else:
+        out_console.print(f"flag {flag_id} resolved with {action!r}")
+
+
+async def _resolve(cfg: Config, url: str, flag_id: str, action: str, note: str) -> Any:
+    # Check first without taking over the store, so a refused resolve writes nothing.
+    with open_configured_store(cfg, url, readonly=True) as st:
+        state, _ = recover(st, write=False)
+    flag_resolution(state, flag_id, action, note)
+    service = await LocalService.start(cfg, url)
+    try:
+        await service.append([flag_resolution(service.state, flag_id, action, note)])
+        return service.state.flags[FlagId(flag_id)]
+    finally:
+        await service.close()

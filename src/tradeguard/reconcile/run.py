@@ -1,0 +1,158 @@
+"""One reconciliation run: fetch, diff, journal the corrections, log, report.
+
+``reconcile_once(service, gateway, policy)`` is what the session calls at startup and
+every ``reconcile.interval_seconds``; ``reconcile_state`` is the same run on any state
+with any ``append`` (or none: a dry run), for read-only tools.
+
+The diff and the append happen in one synchronous step (no ``await`` between them), so
+no other writer of the same session can slip an event in between: the corrections are
+decided on exactly the state they are applied to.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+from tradeguard.domain.events import AnyEvent
+from tradeguard.domain.state import SessionState
+from tradeguard.exchange.gateway import ExchangeGateway
+from tradeguard.logs import get_logger
+from tradeguard.reconcile.diff import diff
+from tradeguard.reconcile.discrepancies import (
+    ACTION_ALREADY_FLAGGED,
+    ACTION_CORRECTED_AND_FLAGGED,
+    ACTION_FLAGGED,
+    ACTION_WAITING,
+    VanishedOrder,
+)
+from tradeguard.reconcile.fetch import fetch_snapshot
+from tradeguard.reconcile.policy import ReconcilePolicy
+from tradeguard.reconcile.report import ReconcileReport, build_report
+from tradeguard.service import LocalService
+from tradeguard.storage.records import AppendResult
+
+__all__ = ["AppendFn", "persist_report", "reconcile_once", "reconcile_state"]
+
+_log = get_logger("tradeguard.reconcile")
+
+AppendFn = Callable[[list[AnyEvent]], Awaitable[AppendResult]]
+"""Durable append of a batch of events (``LocalService.append``)."""
+
+
+async def reconcile_state(
+    state: SessionState,
+    gateway: ExchangeGateway,
+    policy: ReconcilePolicy,
+    *,
+    append: AppendFn | None,
+    symbols: Iterable[str] = (),
+    clock_ns: Callable[[], int] = time.time_ns,
+) -> ReconcileReport:
+    """Reconcile ``state`` (the live object ``append`` updates) against the exchange.
+
+    With ``append`` None nothing is journaled (dry run); the report says what would be.
+    """
+    started_ns = clock_ns()
+    started = time.perf_counter()
+    snapshot = await fetch_snapshot(gateway, state, symbols, ts_now=started_ns)
+    outcome = diff(state, snapshot, policy, ts_now=clock_ns())
+    orders_compared = len(state.orders)
+    journaled: tuple[int, int] | None = None
+    if append is not None and outcome.events:
+        result = await append(list(outcome.events))
+        journaled = (result.first_seq, result.last_seq)
+    report = build_report(
+        snapshot=snapshot,
+        outcome=outcome,
+        started_ns=started_ns,
+        finished_ns=clock_ns(),
+        duration_ms=(time.perf_counter() - started) * 1000,
+        dry_run=append is None,
+        orders_compared=orders_compared,
+        journaled=journaled,
+    )
+    log_report(report)
+    return report
+
+
+async def reconcile_once(
+    service: LocalService,
+    gateway: ExchangeGateway,
+    policy: ReconcilePolicy,
+    *,
+    dry_run: bool = False,
+    symbols: Iterable[str] = (),
+) -> ReconcileReport:
+    """One run against the service's live state; corrections journaled in one append."""
+    report = await reconcile_state(
+        service.state,
+        gateway,
+        policy,
+        append=None if dry_run else service.append,
+        symbols=symbols,
+    )
+    if not dry_run:
+        await persist_report(service, report)
+    return report
+
+
+async def persist_report(service: LocalService, report: ReconcileReport) -> None:
+    """The one place a run's report is persisted.
+
+    The domain has no report event yet, so for now the report goes to the structured
+    log (the service's log file). Once ``ReconciliationReported`` exists, journal it
+    here: ``await service.append([ReconciliationReported(...)])``.
+    """
+    _log.info(
+        "reconcile report",
+        run_id=service.run_id,
+        complete=report.complete,
+        duration_ms=report.duration_ms,
+        found=report.found,
+        events_journaled=report.events_journaled,
+        first_seq=report.first_seq,
+        last_seq=report.last_seq,
+        flags_raised=list(report.flags_raised),
+        unchecked=len(report.unchecked),
+        failures=[f"{f.what}:{f.symbol or '-'}: {f.error}" for f in report.failures],
+    )
+
+
+def log_report(report: ReconcileReport) -> None:
+    """One log line per action taken (flags as warnings, vanished orders as errors)."""
+    for item in report.discrepancies:
+        fields = {
+            name: str(value) if value is not None and not isinstance(value, (bool, int)) else value
+            for name, value in _fields(item)
+        }
+        kind = type(item).__struct_config__.tag
+        if isinstance(item, VanishedOrder):
+            _log.error(f"reconcile: {kind}", **fields)
+        elif item.action in (ACTION_FLAGGED, ACTION_CORRECTED_AND_FLAGGED, ACTION_ALREADY_FLAGGED):
+            _log.warning(f"reconcile: {kind}", **fields)
+        elif item.action != ACTION_WAITING:
+            _log.info(f"reconcile: {kind}", **fields)
+    for missed in report.unchecked:
+        _log.warning(
+            "reconcile: not checked",
+            what=missed.what,
+            symbol=missed.symbol,
+            client_order_id=missed.client_order_id,
+            reason=missed.reason,
+        )
+    done = _log.info if report.complete else _log.warning
+    done(
+        "reconcile finished" if report.complete else "reconcile INCOMPLETE",
+        complete=report.complete,
+        dry_run=report.dry_run,
+        duration_ms=report.duration_ms,
+        found=report.found,
+        events=report.events_planned,
+        unchecked=len(report.unchecked),
+    )
+
+
+def _fields(item: object) -> Sequence[tuple[str, object]]:
+    names: tuple[str, ...] = getattr(item, "__struct_fields__", ())
+    return [(name, getattr(item, name)) for name in names]

@@ -1,0 +1,500 @@
+"""``Session``: the library's main surface. Recover, reconcile, resolve, then trade.
+
+``await Session.open(config)`` runs, in order: local recovery (``LocalService``), the
+exchange gateway and its markets (``InstrumentRegistered`` for the traded symbols),
+a startup reconciliation, UNKNOWN resolution, the replay of fills missed while down,
+and trade recovery (re-sent cancels, resubmits the strategy asks for, prioritised);
+only then does it accept orders. While open, background tasks poll fills and order
+status, reconcile every ``reconcile.interval_seconds``, resolve UNKNOWN orders with
+backoff and tick the strategy. ``close()`` stops all that and shuts down cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from tradeguard.config import Config
+from tradeguard.domain.balances import Balance
+from tradeguard.domain.enums import OrderStatus, OrderType, Side
+from tradeguard.domain.events import AnyEvent, FlagResolved, InstrumentRegistered
+from tradeguard.domain.flags import Flag
+from tradeguard.domain.ids import Asset, ClientOrderId, FlagId, Symbol
+from tradeguard.domain.orders import Order
+from tradeguard.domain.positions import Position
+from tradeguard.domain.state import SessionState
+from tradeguard.errors import DomainError, ExchangeError, OrderBlockedError, TradeguardError
+from tradeguard.exchange.gateway import ExchangeGateway
+from tradeguard.exchange.reports import MarketInfo, TickerReport
+from tradeguard.logs import get_logger
+from tradeguard.service import LocalService
+from tradeguard.session.config import SessionSettings
+from tradeguard.session.ingest import ingest_fills, poll_order_status
+from tradeguard.session.orders import OrderSender
+from tradeguard.session.reconciling import ReconcileStatus, run_reconcile
+from tradeguard.session.recovery import (
+    RecoveryAction,
+    build_recovery_actions,
+    prioritise,
+)
+from tradeguard.session.unknown import ResolveSummary, UnknownResolver
+from tradeguard.strategies.base import Strategy
+
+__all__ = ["Session", "StartupReport", "flag_resolution"]
+
+_log = get_logger("tradeguard.session")
+
+
+class StartupReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``Session.open`` did before it accepted orders."""
+
+    unclean_shutdown: bool
+    replayed_events: int
+    reconcile: ReconcileStatus
+    resolved: ResolveSummary
+    fills_replayed: int
+    recovery_actions: tuple[RecoveryAction, ...]
+    recovery_errors: tuple[str, ...]
+    duration_ms: float
+
+
+def flag_resolution(state: SessionState, flag_id: str, action: str, note: str = "") -> FlagResolved:
+    """The ``FlagResolved`` event for resolving ``flag_id`` with ``action``, validated.
+
+    Raises ``DomainError`` naming the flag's allowed actions when the flag is unknown,
+    already resolved, or ``action`` is not one it offers.
+    """
+    flag = state.flags.get(FlagId(flag_id))
+    if flag is None:
+        known = ", ".join(sorted(f.flag_id for f in state.open_flags())) or "none open"
+        raise DomainError(f"no flag {flag_id!r} in this session (open flags: {known})")
+    if not flag.is_open:
+        raise DomainError(f"flag {flag_id!r} is already resolved ({flag.resolution_action!r})")
+    if action not in flag.actions:
+        raise DomainError(
+            f"flag {flag_id!r} cannot be resolved with {action!r}; "
+            f"allowed: {', '.join(flag.actions)}"
+        )
+    return FlagResolved(ts_ns=time.time_ns(), flag_id=FlagId(flag_id), action=action, note=note)
+
+
+class Session:
+    """A trading session: write-ahead orders on a recovered, reconciled state.
+
+    Create with ``await Session.open(...)``; use as ``async with`` or call ``close()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        settings: SessionSettings,
+        service: LocalService,
+        gateway: ExchangeGateway,
+        owns_gateway: bool,
+        strategy: Strategy | None,
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.service = service
+        self.gateway = gateway
+        self.strategy = strategy
+        self._owns_gateway = owns_gateway
+        self.markets: Mapping[str, MarketInfo] = {}
+        self.in_flight: set[str] = set()
+        self._fill_hint = asyncio.Event()
+        self.prefix = settings.prefix_for(config.storage.session_id)
+        self.sender = OrderSender(
+            service, gateway, self.prefix, in_flight=self.in_flight, on_fill_hint=self._hint
+        )
+        self.resolver = UnknownResolver(service, gateway, settings, in_flight=self.in_flight)
+        self._maintenance = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+        self.startup: StartupReport | None = None
+        self.last_reconcile: ReconcileStatus | None = None
+        self.last_poll_error: str | None = None
+        self.ticks = 0
+
+    # --- opening ---------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        config: Config,
+        *,
+        gateway: ExchangeGateway | None = None,
+        strategy: Strategy | None = None,
+        data_url: str | None = None,
+        settings: SessionSettings | None = None,
+        backup_dir: Path | None = None,
+        background: bool = True,
+    ) -> Session:
+        """Recover, reconcile, resolve, recover trades; then start the background work.
+
+        ``data_url`` overrides ``config.storage.url``; without ``gateway`` one is built
+        from ``config.exchange`` (credentials from its environment variables).
+        ``background`` False starts no tasks (tests drive ``poll_once`` and friends).
+        """
+        started = time.perf_counter()
+        service = await LocalService.start(
+            config, data_url or config.storage.url, backup_dir=backup_dir
+        )
+        owns = gateway is None
+        try:
+            if gateway is None:
+                from tradeguard.exchange.ccxt_gateway import CcxtGateway
+
+                gateway = CcxtGateway.from_config(config.exchange)
+            session = cls(
+                config=config,
+                settings=settings or SessionSettings(),
+                service=service,
+                gateway=gateway,
+                owns_gateway=owns,
+                strategy=strategy,
+            )
+            await session._recover(started)
+        except BaseException:
+            if owns and gateway is not None:
+                await gateway.close()
+            await service.close()
+            raise
+        if strategy is not None:
+            await strategy.on_start(session)
+        if background:
+            session.start_background()
+        return session
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def _traded_symbols(self) -> list[str]:
+        wanted = list(self.settings.symbols)
+        wanted.extend(getattr(self.strategy, "symbols", ()) or ())
+        return list(dict.fromkeys(wanted))
+
+    async def _register_instruments(self) -> None:
+        self.markets = await self.gateway.load_markets()
+        events: list[AnyEvent] = []
+        for symbol in self._traded_symbols():
+            market = self.markets.get(symbol)
+            if market is None:
+                raise ExchangeError(f"symbol {symbol!r} is not listed by the exchange")
+            known = self.state.instruments.get(Symbol(symbol))
+            if known is not None and (known.kind, known.base, known.quote, known.settle) == (
+                market.kind,
+                market.base,
+                market.quote,
+                market.settle,
+            ):
+                continue
+            events.append(
+                InstrumentRegistered(
+                    ts_ns=time.time_ns(),
+                    symbol=market.symbol,
+                    kind=market.kind,
+                    base=market.base,
+                    quote=market.quote,
+                    settle=market.settle,
+                )
+            )
+        if events:
+            await self.service.append(events)
+
+    async def _recover(self, started: float) -> None:
+        await self._register_instruments()
+        # Reconciliation and the resolver both settle orders and replay fills; what
+        # changed is measured on the state, whoever journaled it.
+        unresolved = [o.client_order_id for o in self.state.unresolved_orders()]
+        trades_before = self.state.fills_recorded
+        async with self._maintenance:
+            self.last_reconcile = await self._reconcile()
+            resolved = await self.resolver.resolve(force=True)
+            await self._poll_all()
+        fills = self.state.fills_recorded - trades_before
+        not_placed = tuple(
+            cid
+            for cid in unresolved
+            if (o := self.state.order(cid)) is not None and o.status is OrderStatus.NOT_PLACED
+        )
+        resolved = msgspec.structs.replace(resolved, not_placed=not_placed)
+        decide = self.strategy.recovery_action if self.strategy is not None else _drop_everything
+        actions = prioritise(
+            build_recovery_actions(self.state, not_placed, decide),
+            self.settings.recovery_priority,
+        )
+        errors = await self._execute_recovery(actions)
+        rec = self.service.recovery
+        self.startup = StartupReport(
+            unclean_shutdown=rec.unclean_shutdown,
+            replayed_events=rec.replayed_events,
+            reconcile=self.last_reconcile,
+            resolved=resolved,
+            fills_replayed=fills,
+            recovery_actions=tuple(actions),
+            recovery_errors=tuple(errors),
+            duration_ms=(time.perf_counter() - started) * 1000,
+        )
+        _log.info(
+            "session ready",
+            unclean_shutdown=rec.unclean_shutdown,
+            fills_replayed=fills,
+            not_placed=len(resolved.not_placed),
+            recovery_actions=len(actions),
+            still_unknown=resolved.still_unknown,
+        )
+
+    async def _execute_recovery(self, actions: list[RecoveryAction]) -> list[str]:
+        errors: list[str] = []
+        for action in actions:
+            try:
+                if action.kind == "cancel":
+                    await self.sender.cancel(action.client_order_id)
+                else:
+                    await self.sender.submit(
+                        action.symbol,
+                        action.side,
+                        action.order_type,
+                        action.amount,
+                        action.price,
+                        reduce_only=action.reduce_only,
+                    )
+            except TradeguardError as exc:  # one failed step must not stop the others
+                errors.append(f"{action.kind} {action.client_order_id}: {exc}")
+                _log.warning(
+                    "recovery action failed",
+                    action=action.kind,
+                    client_order_id=action.client_order_id,
+                    error=str(exc),
+                )
+        return errors
+
+    # --- reads -----------------------------------------------------------------------
+
+    @property
+    def state(self) -> SessionState:
+        """The live session state (read-only by convention)."""
+        return self.service.state
+
+    @property
+    def orders(self) -> Mapping[ClientOrderId, Order]:
+        """Every order of the session by client order id."""
+        return self.state.orders
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Orders PENDING_SUBMIT, OPEN or PARTIALLY_FILLED (optionally of one symbol)."""
+        return self.state.open_orders(symbol)
+
+    @property
+    def positions(self) -> Mapping[Symbol, Position]:
+        """Positions by symbol, from our fills (and reconciliation's corrections)."""
+        return self.state.positions
+
+    @property
+    def balances(self) -> Mapping[Asset, Balance]:
+        """Balances by asset as last reported by the exchange."""
+        return self.state.balances
+
+    @property
+    def flags(self) -> Mapping[FlagId, Flag]:
+        """Every manual-intervention flag, open and resolved."""
+        return self.state.flags
+
+    def market(self, symbol: str) -> MarketInfo:
+        """The exchange's filters for ``symbol`` (tick and step size, minimums)."""
+        market = self.markets.get(symbol)
+        if market is None:
+            raise ExchangeError(f"symbol {symbol!r} is not listed by the exchange")
+        return market
+
+    async def ticker(self, symbol: str) -> TickerReport:
+        """Best bid, ask and last price of ``symbol`` from the exchange."""
+        return await self.gateway.fetch_ticker(symbol)
+
+    # --- orders and flags --------------------------------------------------------------
+
+    async def submit_order(
+        self,
+        symbol: str,
+        side: Side | str,
+        type: OrderType | str,
+        amount: Decimal,
+        price: Decimal | None = None,
+        *,
+        reduce_only: bool = False,
+    ) -> Order:
+        """Place an order write-ahead; returns it after the exchange's answer.
+
+        The returned order is OPEN (acknowledged), REJECTED, or UNKNOWN (ambiguous
+        answer; the resolver settles it). Raises ``OrderBlockedError`` while an open
+        flag blocks ``symbol``; nothing is journaled or sent then.
+        """
+        self._check_open()
+        await self._register_symbol(symbol)
+        return await self.sender.submit(
+            symbol, Side(side), OrderType(type), amount, price, reduce_only=reduce_only
+        )
+
+    async def cancel_order(self, client_order_id: str) -> Order:
+        """Cancel one of our orders write-ahead; returns it after the exchange's answer."""
+        self._check_open()
+        return await self.sender.cancel(client_order_id)
+
+    async def resolve_flag(self, flag_id: str, action: str, note: str = "") -> Flag:
+        """Resolve a manual-intervention flag with one of its actions (journaled)."""
+        self._check_open()
+        await self.service.append([flag_resolution(self.state, flag_id, action, note)])
+        return self.state.flags[FlagId(flag_id)]
+
+    async def _register_symbol(self, symbol: str) -> None:
+        if Symbol(symbol) in self.state.instruments:
+            return
+        market = self.markets.get(symbol)
+        if market is None:
+            raise DomainError(f"symbol {symbol!r} is not listed by the exchange")
+        await self.service.append(
+            [
+                InstrumentRegistered(
+                    ts_ns=time.time_ns(),
+                    symbol=market.symbol,
+                    kind=market.kind,
+                    base=market.base,
+                    quote=market.quote,
+                    settle=market.settle,
+                )
+            ]
+        )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise OrderBlockedError("the session is closed")
+
+    def _hint(self, symbol: str) -> None:
+        self._fill_hint.set()
+
+    # --- maintenance: one pass of each, and the loops ------------------------------------
+
+    async def _poll_all(self) -> int:
+        fills = 0
+        for symbol in list(self.state.instruments):
+            result = await ingest_fills(
+                self.service, self.gateway, symbol, in_flight=self.in_flight
+            )
+            fills += result.fills
+            await poll_order_status(self.service, self.gateway, symbol, in_flight=self.in_flight)
+        return fills
+
+    async def poll_once(self) -> int:
+        """Ingest new fills and settle finished orders on every symbol; returns fills."""
+        async with self._maintenance:
+            return await self._poll_all()
+
+    async def resolve_unknown_orders(self, *, force: bool = False) -> ResolveSummary:
+        """One pass of UNKNOWN resolution (orders due per their backoff, or all)."""
+        async with self._maintenance:
+            return await self.resolver.resolve(force=force)
+
+    async def _reconcile(self) -> ReconcileStatus:
+        return await run_reconcile(
+            self.service,
+            self.gateway,
+            self.config,
+            unknown_grace_ns=int(self.settings.unknown_grace_seconds * 1_000_000_000),
+        )
+
+    async def reconcile_now(self) -> ReconcileStatus:
+        """One reconciliation against the exchange, now."""
+        async with self._maintenance:
+            self.last_reconcile = await self._reconcile()
+            return self.last_reconcile
+
+    def start_background(self) -> None:
+        """Start polling, reconciliation, UNKNOWN resolution and the strategy's ticks."""
+        if self._tasks:
+            return
+        loops: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
+            ("poll", self._poll_loop),
+            ("reconcile", self._reconcile_loop),
+            ("resolve", self._resolve_loop),
+        ]
+        if self.strategy is not None:
+            loops.append(("strategy", self._strategy_loop))
+        self._tasks = [asyncio.create_task(fn(), name=f"session-{name}") for name, fn in loops]
+
+    async def _poll_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._fill_hint.wait(), self.settings.poll_interval_seconds)
+            self._fill_hint.clear()
+            try:
+                await self.poll_once()
+                self.last_poll_error = None
+            except TradeguardError as exc:
+                self.last_poll_error = f"{type(exc).__name__}: {exc}"
+                _log.warning("fill/status poll failed; retrying", error=self.last_poll_error)
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.reconcile.interval_seconds)
+            try:
+                await self.reconcile_now()
+            except TradeguardError as exc:
+                _log.error("reconciliation failed", error=str(exc))
+
+    async def _resolve_loop(self) -> None:
+        while True:
+            due = self.resolver.next_due_in_s()
+            await asyncio.sleep(
+                self.settings.poll_interval_seconds
+                if due is None
+                else min(max(due, 0.05), self.settings.poll_interval_seconds)
+            )
+            if self.resolver.pending():
+                try:
+                    await self.resolve_unknown_orders()
+                except TradeguardError as exc:
+                    _log.warning("UNKNOWN resolution failed; retrying", error=str(exc))
+
+    async def _strategy_loop(self) -> None:
+        assert self.strategy is not None
+        while True:
+            try:
+                await self.strategy.on_tick(self)
+            except TradeguardError as exc:
+                _log.warning("strategy tick failed", error=str(exc), error_type=type(exc).__name__)
+            except Exception as exc:  # noqa: BLE001 - a buggy strategy must not kill the session
+                _log.error("strategy tick raised", error=repr(exc))
+            self.ticks += 1
+            await asyncio.sleep(self.settings.tick_interval_seconds)
+
+    # --- closing ---------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Stop the background tasks, close the gateway (if ours) and shut down cleanly."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            if self._owns_gateway:
+                await self.gateway.close()
+        finally:
+            await self.service.close()
+
+
+def _drop_everything(order: Order) -> Any:
+    """Without a strategy nobody wants a not-placed order resubmitted."""
+    return "drop"

@@ -1,0 +1,7 @@
+"""Strategies: the protocol a bot implements and the sample grid."""
+
+from __future__ import annotations
+
+from tradeguard.strategies.base import Strategy, load_strategy
+
+__all__ = ["Strategy", "load_strategy"]
