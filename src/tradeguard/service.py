@@ -18,6 +18,7 @@ from pathlib import Path
 from tradeguard.config import Config
 from tradeguard.domain.events import AnyEvent, SessionStarted, SessionStopped
 from tradeguard.domain.state import SessionState
+from tradeguard.errors import StoreError
 from tradeguard.logs import get_logger
 from tradeguard.recovery.manager import ProgressFn, RecoveryReport, recover
 from tradeguard.storage import open_store
@@ -26,9 +27,31 @@ from tradeguard.storage.base import Store
 from tradeguard.storage.journal import SessionJournal, SnapshotPolicy
 from tradeguard.storage.records import AppendResult
 
-__all__ = ["LocalService"]
+__all__ = ["LocalService", "ensure_not_running"]
 
 _log = get_logger("tradeguard.service")
+
+
+def ensure_not_running(store: Store, *, what: str) -> None:
+    """Refuse ``what`` while another process on this host runs the session.
+
+    A run whose marker is still open and whose process is alive holds the writer's
+    epoch; taking over would fence it mid-trade. A marker left open by a dead process
+    is an unclean shutdown, which recovery handles.
+    """
+    run = store.last_run()
+    if run is None or run.clean or run.hostname != socket.gethostname() or run.pid == os.getpid():
+        return
+    try:
+        os.kill(run.pid, 0)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        pass  # alive, owned by another user
+    raise StoreError(
+        f"{what} refused: the session is running (run {run.run_id}, pid {run.pid} on "
+        f"{run.hostname}); stop it first (Ctrl-C or SIGTERM), then try again"
+    )
 
 
 class LocalService:

@@ -28,6 +28,7 @@ from tradeguard.cli.common import (
 from tradeguard.errors import CorruptRecordError, UnsupportedVersionError
 from tradeguard.recovery.manager import recover
 from tradeguard.recovery.verify import verify_store
+from tradeguard.service import ensure_not_running
 from tradeguard.status import session_status
 from tradeguard.storage.backup import list_backups, restore_backup, take_backup
 from tradeguard.storage.codec import decode_event
@@ -67,6 +68,8 @@ def recover_cmd(
         open_configured_store(cfg, url, session=session, readonly=dry_run) as st,
         progress_bar("replaying journal", enabled=not json) as update,
     ):
+        if not dry_run:
+            ensure_not_running(st, what="recovery")
         _, report = recover(
             st,
             accept_loss=accept_loss,

@@ -37,7 +37,7 @@ from tradeguard.config import Config
 from tradeguard.domain.ids import FlagId
 from tradeguard.exchange.gateway import ExchangeGateway
 from tradeguard.recovery.manager import recover
-from tradeguard.service import LocalService
+from tradeguard.service import LocalService, ensure_not_running
 from tradeguard.session import Session, SessionSettings, flag_resolution
 from tradeguard.strategies import load_strategy
 
@@ -298,6 +298,7 @@ def resolve(
 async def _resolve(cfg: Config, url: str, flag_id: str, action: str, note: str) -> Any:
     # Check first without taking over the store, so a refused resolve writes nothing.
     with open_configured_store(cfg, url, readonly=True) as st:
+        ensure_not_running(st, what=f"resolving flag {flag_id}")
         state, _ = recover(st, write=False)
     flag_resolution(state, flag_id, action, note)
     service = await LocalService.start(cfg, url)

@@ -42,6 +42,7 @@ __all__ = [
     "OrderRejected",
     "OrderStateCorrected",
     "PositionCorrected",
+    "ReconciliationReported",
     "SessionStarted",
     "SessionStopped",
     "TradeCursorAdvanced",
@@ -266,6 +267,27 @@ class FlagResolved(Event, frozen=True, kw_only=True, tag="flag_resolved"):
     note: str = ""
 
 
+class ReconciliationReported(Event, frozen=True, kw_only=True, tag="reconciliation_reported"):
+    """The report of one reconciliation run (its corrections are journaled before it).
+
+    ``complete`` False means something could not be checked (listed in ``unchecked``
+    and ``failures``); nothing is claimed about it. ``found`` holds ``kind=count``.
+    """
+
+    schema_version: ClassVar[int] = 1
+    complete: bool
+    duration_us: int
+    symbols: tuple[str, ...]
+    checked: tuple[str, ...]
+    unchecked: tuple[str, ...]
+    failures: tuple[str, ...]
+    found: tuple[str, ...]
+    events_journaled: int
+    first_seq: int | None = None
+    last_seq: int | None = None
+    flags_raised: tuple[str, ...]
+
+
 AnyEvent = (
     SessionStarted
     | SessionStopped
@@ -286,6 +308,7 @@ AnyEvent = (
     | TradeCursorAdvanced
     | FlagRaised
     | FlagResolved
+    | ReconciliationReported
 )
 """Union of every concrete event (a tagged union msgspec can decode directly)."""
 
@@ -309,6 +332,7 @@ _CONCRETE: tuple[type[Event], ...] = (
     TradeCursorAdvanced,
     FlagRaised,
     FlagResolved,
+    ReconciliationReported,
 )
 
 

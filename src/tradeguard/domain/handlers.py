@@ -31,6 +31,7 @@ from tradeguard.domain.events import (
     OrderRejected,
     OrderStateCorrected,
     PositionCorrected,
+    ReconciliationReported,
     SessionStarted,
     SessionStopped,
     TradeCursorAdvanced,
@@ -229,6 +230,11 @@ def _flag_resolved(state: SessionState, e: FlagResolved) -> None:
     state.flags[e.flag_id] = resolve_flag(flag, e)
 
 
+def _reconciliation_reported(state: SessionState, e: ReconciliationReported) -> None:
+    # A record of what a run checked and did; its corrections are events of their own.
+    del state, e
+
+
 HANDLERS: dict[type[Event], Callable[[SessionState, Any], None]] = {
     SessionStarted: _session_started,
     SessionStopped: _session_stopped,
@@ -249,5 +255,6 @@ HANDLERS: dict[type[Event], Callable[[SessionState, Any], None]] = {
     TradeCursorAdvanced: _trade_cursor_advanced,
     FlagRaised: _flag_raised,
     FlagResolved: _flag_resolved,
+    ReconciliationReported: _reconciliation_reported,
 }
 """Event class -> handler."""

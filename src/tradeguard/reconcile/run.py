@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-from tradeguard.domain.events import AnyEvent
+from tradeguard.domain.events import AnyEvent, ReconciliationReported
 from tradeguard.domain.state import SessionState
 from tradeguard.exchange.gateway import ExchangeGateway
 from tradeguard.logs import get_logger
@@ -24,6 +24,7 @@ from tradeguard.reconcile.discrepancies import (
     ACTION_CORRECTED_AND_FLAGGED,
     ACTION_FLAGGED,
     ACTION_WAITING,
+    Unchecked,
     VanishedOrder,
 )
 from tradeguard.reconcile.fetch import fetch_snapshot
@@ -98,12 +99,23 @@ async def reconcile_once(
 
 
 async def persist_report(service: LocalService, report: ReconcileReport) -> None:
-    """The one place a run's report is persisted.
-
-    The domain has no report event yet, so for now the report goes to the structured
-    log (the service's log file). Once ``ReconciliationReported`` exists, journal it
-    here: ``await service.append([ReconciliationReported(...)])``.
-    """
+    """The one place a run's report is persisted: journaled as ``ReconciliationReported``
+    (after the corrective events it describes), and summarised in the log."""
+    event = ReconciliationReported(
+        ts_ns=report.finished_ns,
+        complete=report.complete,
+        duration_us=round(report.duration_ms * 1000),
+        symbols=tuple(report.symbols),
+        checked=tuple(report.checked),
+        unchecked=tuple(_describe_unchecked(u) for u in report.unchecked),
+        failures=tuple(f"{f.what}:{f.symbol or '-'}: {f.error}" for f in report.failures),
+        found=tuple(f"{kind}={count}" for kind, count in sorted(report.found.items())),
+        events_journaled=report.events_journaled,
+        first_seq=report.first_seq,
+        last_seq=report.last_seq,
+        flags_raised=tuple(report.flags_raised),
+    )
+    await service.append([event])
     _log.info(
         "reconcile report",
         run_id=service.run_id,
@@ -115,8 +127,13 @@ async def persist_report(service: LocalService, report: ReconcileReport) -> None
         last_seq=report.last_seq,
         flags_raised=list(report.flags_raised),
         unchecked=len(report.unchecked),
-        failures=[f"{f.what}:{f.symbol or '-'}: {f.error}" for f in report.failures],
+        failures=list(event.failures),
     )
+
+
+def _describe_unchecked(item: Unchecked) -> str:
+    where = " ".join(p for p in (item.symbol, item.client_order_id) if p)
+    return f"{item.what}{' ' + where if where else ''}: {item.reason}"
 
 
 def log_report(report: ReconcileReport) -> None:
