@@ -85,9 +85,21 @@ class SessionSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
         if len(set(self.recovery_priority)) != len(self.recovery_priority):
             raise ValueError("session.recovery_priority lists a criterion twice")
 
-    def prefix_for(self, session_id: str) -> str:
-        """The client id prefix: configured, else ``tg`` + a sanitised session id."""
+    def prefix_for(self, session_id: str, store_tag: str = "") -> str:
+        """The client id prefix: configured, else ``tg`` + a sanitised session id + the
+        store's tag (so a wiped and recreated store never reuses an old store's ids,
+        which a lookup by client order id could otherwise confuse)."""
         if self.client_id_prefix:
             return self.client_id_prefix
-        cleaned = re.sub(r"[^A-Za-z0-9]", "", session_id)[: _MAX_PREFIX_LEN - 2]
-        return f"tg{cleaned}" if cleaned else "tg"
+        cleaned = re.sub(r"[^A-Za-z0-9]", "", session_id)[: _MAX_PREFIX_LEN - 2 - len(store_tag)]
+        return f"tg{cleaned}{store_tag}"
+
+
+def store_tag(first_record_ts_ns: int) -> str:
+    """Six base-36 characters from the creation time of a store's first record."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    value, out = first_record_ts_ns // 1000, ""
+    while value and len(out) < 6:
+        value, rest = divmod(value, 36)
+        out = digits[rest] + out
+    return out

@@ -35,7 +35,7 @@ from tradeguard.exchange.gateway import ExchangeGateway
 from tradeguard.exchange.reports import MarketInfo, TickerReport
 from tradeguard.logs import get_logger
 from tradeguard.service import LocalService
-from tradeguard.session.config import SessionSettings
+from tradeguard.session.config import SessionSettings, store_tag
 from tradeguard.session.ingest import ingest_fills, poll_order_status
 from tradeguard.session.orders import OrderSender
 from tradeguard.session.reconciling import ReconcileStatus, run_reconcile
@@ -110,7 +110,10 @@ class Session:
         self.markets: Mapping[str, MarketInfo] = {}
         self.in_flight: set[str] = set()
         self._fill_hint = asyncio.Event()
-        self.prefix = settings.prefix_for(config.storage.session_id)
+        first = next(iter(service.store.read(after_seq=0, limit=1)), None)
+        self.prefix = settings.prefix_for(
+            config.storage.session_id, store_tag(first.ts_ns) if first else ""
+        )
         self.sender = OrderSender(
             service, gateway, self.prefix, in_flight=self.in_flight, on_fill_hint=self._hint
         )
