@@ -117,6 +117,11 @@ class FailingStore:
         future.set_exception(self.exc)
         return future
 
+    def submit_async(
+        self, records: Sequence[NewRecord], *, epoch: int
+    ) -> asyncio.Future[AppendResult]:
+        return asyncio.wrap_future(self.submit(records, epoch=epoch))
+
 
 @pytest.mark.parametrize("exc", [StoreFailedError("fsync failed"), StaleEpochError("epoch 3")])
 async def test_store_failure_stops_the_journal_for_good(tmp_path: Path, exc: Exception) -> None:

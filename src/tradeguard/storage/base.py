@@ -57,6 +57,13 @@ class Store(abc.ABC):
         submitted, so a caller that submits A before B gets A's seqs before B's. The
         session journal relies on this to keep its state in sequence order."""
 
+    def submit_async(
+        self, records: Sequence[NewRecord], *, epoch: int
+    ) -> asyncio.Future[AppendResult]:
+        """``submit`` for the running event loop: queued at once, in submit order; the
+        asyncio future resolves when durable. Backends may answer it more cheaply."""
+        return asyncio.wrap_future(self.submit(records, epoch=epoch))
+
     async def append_async(self, records: Sequence[NewRecord], *, epoch: int) -> AppendResult:
         """``append`` for asyncio callers; many concurrent tasks share one commit."""
         return await asyncio.wrap_future(self.submit(records, epoch=epoch))

@@ -15,7 +15,6 @@ journal has been committed up to their sequence number, off the append path.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -40,7 +39,7 @@ class _Staged(NamedTuple):
     events: Sequence[AnyEvent]
     records: list[NewRecord]
     first: int
-    future: concurrent.futures.Future[AppendResult]
+    future: asyncio.Future[AppendResult]
 
 
 def _consume_exception(task: asyncio.Future[AppendResult]) -> None:
@@ -137,19 +136,22 @@ class SessionJournal:
         """
         staged = self._stage(events)
         cancelled: asyncio.CancelledError | None = None
-        try:
-            result = await asyncio.shield(asyncio.wrap_future(staged.future))
-        except asyncio.CancelledError as exc:
-            # The records are queued and will commit whatever the caller does now; the
-            # state already holds them. Finish the bookkeeping (a short blocking wait:
-            # the commit is in flight), then let the cancellation through.
-            cancelled = exc
-            result = self._settle(staged, blocking=True)
-        except BaseException as exc:
-            self._fail(exc)
-            raise
-        else:
-            result = self._settle(staged, result=result)
+        while True:
+            try:
+                result = await asyncio.shield(staged.future)
+                break
+            except asyncio.CancelledError as exc:
+                # The records are queued and will commit whatever the caller does now,
+                # and the state already holds them: finish the bookkeeping first, then
+                # let the cancellation through.
+                if staged.future.cancelled():
+                    self._fail(exc)
+                    raise
+                cancelled = exc
+            except BaseException as exc:
+                self._fail(exc)
+                raise
+        result = self._settle(staged, result)
         await self._mark_committed(result.last_seq)
         if cancelled is not None:
             raise cancelled
@@ -168,11 +170,11 @@ class SessionJournal:
 
         async def complete() -> AppendResult:
             try:
-                result = await asyncio.wrap_future(staged.future)
+                result = await staged.future
             except BaseException as exc:
                 self._fail(exc)
                 raise
-            result = self._settle(staged, result=result)
+            result = self._settle(staged, result)
             await self._mark_committed(result.last_seq)
             return result
 
@@ -189,21 +191,12 @@ class SessionJournal:
         first = self._next_seq
         self._apply(events, first)
         # Same synchronous step as the apply: queue order == state order == seq order.
-        future = self.store.submit(records, epoch=self.epoch)
+        future = self.store.submit_async(records, epoch=self.epoch)
         self._next_seq = first + len(events)
         return _Staged(events, records, first, future)
 
-    def _settle(
-        self, staged: _Staged, *, result: AppendResult | None = None, blocking: bool = False
-    ) -> AppendResult:
+    def _settle(self, staged: _Staged, result: AppendResult) -> AppendResult:
         """Bookkeeping after the commit: check the seqs, count, log, maybe snapshot."""
-        if blocking:
-            try:
-                result = staged.future.result()
-            except BaseException as exc:
-                self._fail(exc)
-                raise
-        assert result is not None
         if result.first_seq != staged.first:
             diverged = StoreFailedError(
                 f"journal sequence diverged: expected {staged.first}, store assigned "
