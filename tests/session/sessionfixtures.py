@@ -17,11 +17,21 @@ from simfixtures import sim, sim_config
 from tradeguard.config import Config, StorageSettings
 from tradeguard.domain.events import AnyEvent
 from tradeguard.exchange.ccxt_gateway import CcxtGateway
+from tradeguard.session import Session, SessionSettings
 from tradeguard.sim import SimulatorThread
 from tradeguard.storage import open_store
 from tradeguard.storage.codec import decode_records
 
 __all__ = ["admin", "events_of", "gateway", "journal_on_disk", "sim", "sim_config", "store_config"]
+
+
+SETTINGS = SessionSettings(symbols=("BTC/USDT", "ETH/USDT"), unknown_grace_seconds=0)
+
+
+async def open_session(config: Config, gateway: CcxtGateway, **kw: Any) -> Session:
+    kw.setdefault("settings", SETTINGS)
+    return await Session.open(config, gateway=gateway, background=False, **kw)
+
 
 
 @pytest.fixture

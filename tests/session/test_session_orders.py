@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from gwhelpers import Admin
+from sessionfixtures import open_session
 
 from tradeguard.config import Config
 from tradeguard.domain import (
@@ -20,16 +21,10 @@ from tradeguard.domain import (
     OrderStatus,
 )
 from tradeguard.exchange.ccxt_gateway import CcxtGateway
-from tradeguard.session import Session, SessionSettings
+from tradeguard.session import SessionSettings
 from tradeguard.session.unknown import UnknownResolver
 
-SETTINGS = SessionSettings(symbols=("BTC/USDT", "ETH/USDT"), unknown_grace_seconds=0)
 SPOT_ORDER = "/api/v3/order"
-
-
-async def open_session(config: Config, gateway: CcxtGateway, **kw: Any) -> Session:
-    kw.setdefault("settings", SETTINGS)
-    return await Session.open(config, gateway=gateway, background=False, **kw)
 
 
 async def test_intent_is_durable_before_the_exchange_has_the_order(

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 import pytest
 from gwhelpers import Admin
+from sessionfixtures import open_session
 
 from tradeguard.config import Config
 from tradeguard.domain import (
@@ -24,14 +25,7 @@ from tradeguard.domain.ids import FlagId, Symbol, make_client_order_id
 from tradeguard.domain.orders import Order
 from tradeguard.errors import DomainError, OrderBlockedError
 from tradeguard.exchange.ccxt_gateway import CcxtGateway
-from tradeguard.session import Session, SessionSettings
-
-SETTINGS = SessionSettings(symbols=("BTC/USDT", "ETH/USDT"), unknown_grace_seconds=0)
-
-
-async def open_session(config: Config, gateway: CcxtGateway, **kw: Any) -> Session:
-    kw.setdefault("settings", SETTINGS)
-    return await Session.open(config, gateway=gateway, background=False, **kw)
+from tradeguard.session import Session
 
 
 async def test_fills_are_ingested_once_across_polls_and_restarts(
