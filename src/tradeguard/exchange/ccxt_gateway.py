@@ -378,9 +378,7 @@ class CcxtGateway:
         client_order_id: str | None = None,
     ) -> OrderReport:
         """One order by exchange id (preferred when both are given) or client order id."""
-        if exchange_order_id is None and client_order_id is None:
-            raise ExchangeError("fetch_order needs exchange_order_id or client_order_id")
-        params = {} if exchange_order_id is not None else {"clientOrderId": client_order_id}
+        params = _order_ref_params("fetch_order", exchange_order_id, client_order_id)
         raw = await self._call(
             "fetch_order",
             CallKind.READ,
@@ -455,9 +453,7 @@ class CcxtGateway:
         client_order_id: str | None = None,
     ) -> OrderReport:
         """Cancel one order; the report shows it after the cancel (usually CANCELED)."""
-        if exchange_order_id is None and client_order_id is None:
-            raise ExchangeError("cancel_order needs exchange_order_id or client_order_id")
-        params = {} if exchange_order_id is not None else {"clientOrderId": client_order_id}
+        params = _order_ref_params("cancel_order", exchange_order_id, client_order_id)
         raw = await self._call(
             "cancel_order",
             CallKind.CANCEL,
@@ -511,3 +507,12 @@ class CcxtGateway:
         )
         trades = tuple(self._parse(parse_trade, row, call="fetch_my_trades") for row in raw)
         return TradesPage(trades=trades, cursor=new_cursor)
+
+
+def _order_ref_params(
+    call: str, exchange_order_id: str | None, client_order_id: str | None
+) -> dict[str, Any]:
+    """ccxt params naming an order: by exchange id when known, else by client order id."""
+    if exchange_order_id is None and client_order_id is None:
+        raise ExchangeError(f"{call} needs exchange_order_id or client_order_id")
+    return {} if exchange_order_id is not None else {"clientOrderId": client_order_id}
