@@ -48,6 +48,7 @@ from tradeguard.domain import (
     OrderRejected,
     OrderStateCorrected,
     OrderStatus,
+    OrderTermsCorrected,
     OrderType,
     PositionCorrected,
     RetentionPolicy,
@@ -59,6 +60,7 @@ from tradeguard.domain import (
     TradeCursorAdvanced,
     TradeId,
 )
+from tradeguard.domain.enums import LIMIT_PRICE_TYPES, TRIGGER_TYPES
 
 __all__ = [
     "INSTRUMENTS",
@@ -142,10 +144,22 @@ _PS, _OPEN, _PF, _FILLED, _UNK, _NP, _REJ, _CAN, _EXP = (
 )
 
 
-def _intend(draw: st.DrawFn, sim: _Sim) -> Event | None:
-    inst = draw(st.sampled_from(INSTRUMENTS))
+def _terms(draw: st.DrawFn) -> tuple[OrderType, Decimal | None, Decimal | None]:
+    """A type with a price and trigger price that fit it (stops need a trigger)."""
     order_type = draw(st.sampled_from(OrderType))
     price = draw(decimals(1_000, 100_000, 1))
+    needs_price = order_type in LIMIT_PRICE_TYPES
+    trigger = None
+    if order_type in TRIGGER_TYPES and (
+        order_type is not OrderType.TRAILING_STOP_MARKET or draw(st.booleans())
+    ):
+        trigger = draw(decimals(1_000, 100_000, 1))
+    return order_type, price if needs_price or draw(st.booleans()) else None, trigger
+
+
+def _intend(draw: st.DrawFn, sim: _Sim) -> Event | None:
+    inst = draw(st.sampled_from(INSTRUMENTS))
+    order_type, price, trigger = _terms(draw)
     sim.next_order += 1
     return OrderIntended(
         ts_ns=sim.tick(draw),
@@ -155,8 +169,24 @@ def _intend(draw: st.DrawFn, sim: _Sim) -> Event | None:
         side=draw(st.sampled_from(Side)),
         order_type=order_type,
         amount=draw(decimals(1, 5_000, 3)),
-        price=price if order_type is OrderType.LIMIT or draw(st.booleans()) else None,
+        price=price,
         reduce_only=inst.kind is MarketKind.PERPETUAL and draw(st.booleans()),
+        trigger_price=trigger,
+    )
+
+
+def _correct_terms(draw: st.DrawFn, sim: _Sim) -> Event | None:
+    o = _pick(draw, list(sim.state.orders.values()))
+    if o is None:
+        return None
+    order_type, price, trigger = _terms(draw)
+    return OrderTermsCorrected(
+        ts_ns=sim.tick(draw),
+        client_order_id=o.client_order_id,
+        order_type=order_type,
+        price=price,
+        trigger_price=trigger,
+        cause="reconciliation: exchange holds other terms",
     )
 
 
@@ -288,6 +318,7 @@ def _correct(draw: st.DrawFn, sim: _Sim) -> Event | None:
 def _adopt(draw: st.DrawFn, sim: _Sim) -> Event | None:
     inst = draw(st.sampled_from(INSTRUMENTS))
     amount = draw(decimals(1, 5_000, 3))
+    order_type, price, trigger = _terms(draw)
     sim.next_order += 1
     return ExternalOrderAdopted(
         ts_ns=sim.tick(draw),
@@ -296,9 +327,10 @@ def _adopt(draw: st.DrawFn, sim: _Sim) -> Event | None:
         symbol=inst.symbol,
         kind=inst.kind,
         side=draw(st.sampled_from(Side)),
-        order_type=OrderType.LIMIT,
+        order_type=order_type,
         amount=amount,
-        price=draw(decimals(1_000, 100_000, 1)),
+        price=price,
+        trigger_price=trigger,
         status=draw(st.sampled_from([_OPEN, _PF])),
         filled=Decimal(draw(st.integers(0, int(amount.scaleb(3)) - 1))).scaleb(-3),
         cause="reconciliation: external order",
@@ -386,6 +418,7 @@ _ACTIONS = (
     (_not_placed, 1),
     (_reject, 1),
     (_correct, 1),
+    (_correct_terms, 1),
     (_adopt, 1),
     (_external_fill, 1),
     (_balance, 1),

@@ -41,6 +41,7 @@ __all__ = [
     "OrderOutcomeUnknown",
     "OrderRejected",
     "OrderStateCorrected",
+    "OrderTermsCorrected",
     "PositionCorrected",
     "ReconciliationReported",
     "SessionStarted",
@@ -92,9 +93,13 @@ class OrderIntended(Event, frozen=True, kw_only=True, tag="order_intended"):
     """Write-ahead intent: journaled before the request leaves. -> PENDING_SUBMIT.
 
     The order type is ``order_type`` because ``type`` is the events' tag field.
+    ``trigger_price`` is the stop price of a trigger type (stop loss, take profit).
+
+    Version 2 (current) added ``trigger_price`` and the trigger order types; a v1
+    record is upcast with no trigger (v1 knew only limit and market orders).
     """
 
-    schema_version: ClassVar[int] = 1
+    schema_version: ClassVar[int] = 2
     client_order_id: ClientOrderId
     symbol: Symbol
     kind: MarketKind
@@ -103,6 +108,7 @@ class OrderIntended(Event, frozen=True, kw_only=True, tag="order_intended"):
     amount: Decimal
     price: Decimal | None = None
     reduce_only: bool = False
+    trigger_price: Decimal | None = None
 
 
 class OrderAcknowledged(Event, frozen=True, kw_only=True, tag="order_acknowledged"):
@@ -199,9 +205,12 @@ class OrderStateCorrected(Event, frozen=True, kw_only=True, tag="order_state_cor
 
 
 class ExternalOrderAdopted(Event, frozen=True, kw_only=True, tag="external_order_adopted"):
-    """An order found on the exchange that we did not place, now tracked as ours."""
+    """An order found on the exchange that we did not place, now tracked as ours.
 
-    schema_version: ClassVar[int] = 1
+    Version 2 (current) added ``trigger_price`` (v1 records are upcast without one).
+    """
+
+    schema_version: ClassVar[int] = 2
     client_order_id: ClientOrderId
     exchange_order_id: ExchangeOrderId
     symbol: Symbol
@@ -212,6 +221,22 @@ class ExternalOrderAdopted(Event, frozen=True, kw_only=True, tag="external_order
     price: Decimal | None
     status: OrderStatus
     filled: Decimal
+    cause: str
+    trigger_price: Decimal | None = None
+
+
+class OrderTermsCorrected(Event, frozen=True, kw_only=True, tag="order_terms_corrected"):
+    """Exchange evidence: the order's type, limit price or trigger price differ from
+    what we journaled (a stop the exchange holds as a plain order, a moved trigger).
+
+    The exchange's terms are adopted as they are; status and fills are untouched.
+    """
+
+    schema_version: ClassVar[int] = 1
+    client_order_id: ClientOrderId
+    order_type: OrderType
+    price: Decimal | None
+    trigger_price: Decimal | None
     cause: str
 
 
@@ -303,6 +328,7 @@ AnyEvent = (
     | FillRecorded
     | OrderStateCorrected
     | ExternalOrderAdopted
+    | OrderTermsCorrected
     | BalanceUpdated
     | PositionCorrected
     | TradeCursorAdvanced
@@ -327,6 +353,7 @@ _CONCRETE: tuple[type[Event], ...] = (
     FillRecorded,
     OrderStateCorrected,
     ExternalOrderAdopted,
+    OrderTermsCorrected,
     BalanceUpdated,
     PositionCorrected,
     TradeCursorAdvanced,

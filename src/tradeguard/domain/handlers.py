@@ -30,6 +30,7 @@ from tradeguard.domain.events import (
     OrderOutcomeUnknown,
     OrderRejected,
     OrderStateCorrected,
+    OrderTermsCorrected,
     PositionCorrected,
     ReconciliationReported,
     SessionStarted,
@@ -43,6 +44,7 @@ from tradeguard.domain.orders import (
     adopt_external,
     cancel,
     correct,
+    correct_terms,
     expire,
     mark_not_placed,
     mark_unknown,
@@ -192,6 +194,11 @@ def _order_state_corrected(state: SessionState, e: OrderStateCorrected) -> None:
     state._store_order(order, current)
 
 
+def _order_terms_corrected(state: SessionState, e: OrderTermsCorrected) -> None:
+    current = state._existing_order(e.client_order_id, "order_terms_corrected")
+    state._store_order(correct_terms(current, e), current)
+
+
 def _external_order_adopted(state: SessionState, e: ExternalOrderAdopted) -> None:
     if e.client_order_id in state.orders:
         raise DomainError(
@@ -250,6 +257,7 @@ HANDLERS: dict[type[Event], Callable[[SessionState, Any], None]] = {
     FillRecorded: _fill_recorded,
     OrderStateCorrected: _order_state_corrected,
     ExternalOrderAdopted: _external_order_adopted,
+    OrderTermsCorrected: _order_terms_corrected,
     BalanceUpdated: _balance_updated,
     PositionCorrected: _position_corrected,
     TradeCursorAdvanced: _trade_cursor_advanced,

@@ -7,8 +7,10 @@ An older version is decoded to a dict, passed through the registered upcasters
 (v1 -> v2 -> ...) and converted to the event class. Snapshots work the same way with
 their own version and upcaster registry.
 
-The one shipped change: ``fill_recorded`` v1 stored ``qty`` and a fee string such as
-``"0.0012 BNB"``; v2 stores ``amount``, ``fee`` and ``fee_asset``.
+Shipped changes: ``fill_recorded`` v1 stored ``qty`` and a fee string such as
+``"0.0012 BNB"``; v2 stores ``amount``, ``fee`` and ``fee_asset``. ``order_intended``
+and ``external_order_adopted`` v2 (and snapshot v3, whose orders carry it) added the
+trigger price of stop and take-profit orders; older records had none.
 """
 
 from __future__ import annotations
@@ -56,7 +58,9 @@ __all__ = [
     "register_snapshot_upcaster",
     "register_upcaster",
     "upcast_fill_recorded_v1_v2",
+    "upcast_no_trigger_v1_v2",
     "upcast_snapshot_v1_v2",
+    "upcast_snapshot_v2_v3",
 ]
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -68,8 +72,9 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 SNAPSHOT_UPCASTERS: dict[int, Upcaster] = {}
 """from_version -> function turning a snapshot dict of that version into the next's."""
 
-SNAPSHOT_VERSION: Final = 2
-"""Version of the snapshot layout this build writes (2: retention, trade owners)."""
+SNAPSHOT_VERSION: Final = 3
+"""Version of the snapshot layout this build writes (2: retention, trade owners;
+3: orders carry a trigger price)."""
 
 _encoder = msgspec.msgpack.Encoder()  # Decimal -> str is msgspec's default
 _dict_decoder = msgspec.msgpack.Decoder(dict[str, Any])
@@ -234,6 +239,17 @@ def upcast_fill_recorded_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
     out["fee"] = amount_text
     out["fee_asset"] = asset
     return out
+
+
+# --- order_intended / external_order_adopted v1 -> v2 --------------------------------
+
+
+@register_upcaster("order_intended", 1)
+@register_upcaster("external_order_adopted", 1)
+def upcast_no_trigger_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 -> v2 of the events that create orders: v1 knew only limit and market
+    orders, so the order has no trigger price."""
+    return {"trigger_price": None, **data}
 
 
 def encode_event_v1_for_fixture(event: FillRecorded) -> NewRecord:
@@ -481,3 +497,14 @@ def upcast_snapshot_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
     out["external_trades"] = external
     out["retention"] = {}
     return out
+
+
+@register_snapshot_upcaster(2)
+def upcast_snapshot_v2_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """Snapshot v2 -> v3: every order gains ``trigger_price`` (none: v2 knew only
+    limit and market orders)."""
+    try:
+        orders = [{"trigger_price": None, **order} for order in data["orders"]]
+    except (KeyError, TypeError) as exc:
+        raise CorruptSnapshotError(f"snapshot v2 is malformed: {exc!r}") from exc
+    return {**data, "orders": orders}
