@@ -4,6 +4,11 @@
 (advancing the epoch fences any older writer), writes the run marker and a
 ``SessionStarted`` event, and starts the periodic backup task. ``close`` writes
 ``SessionStopped``, a final snapshot, and closes the run marker: a clean shutdown.
+
+Taking over refuses while another live process runs the session (``ensure_not_running``):
+no command may silently fence a running writer. A service that finds itself fenced
+anyway, or whose store failed, stops writing for good and says so once, loudly
+(``failure``, ``wait_failed``); whoever runs it must stop trading and exit non-zero.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pathlib import Path
 from tradeguard.config import Config
 from tradeguard.domain.events import AnyEvent, SessionStarted, SessionStopped
 from tradeguard.domain.state import SessionState
-from tradeguard.errors import StoreError
+from tradeguard.errors import StaleEpochError, StoreError, StoreNotFoundError
 from tradeguard.logs import get_logger
 from tradeguard.recovery.manager import ProgressFn, RecoveryReport, recover
 from tradeguard.storage import open_store
@@ -27,9 +32,18 @@ from tradeguard.storage.base import Store
 from tradeguard.storage.journal import SessionJournal, SnapshotPolicy
 from tradeguard.storage.records import AppendResult
 
-__all__ = ["LocalService", "ensure_not_running"]
+__all__ = [
+    "LocalService",
+    "describe_store_failure",
+    "ensure_not_running",
+    "ensure_store_not_running",
+]
 
 _log = get_logger("tradeguard.service")
+
+# How often a running service checks that it still holds the writer's epoch: a fenced
+# session that happens not to write for a while must still notice and stop.
+LEASE_CHECK_INTERVAL_S = 0.5
 
 
 def ensure_not_running(store: Store, *, what: str) -> None:
@@ -50,7 +64,37 @@ def ensure_not_running(store: Store, *, what: str) -> None:
         pass  # alive, owned by another user
     raise StoreError(
         f"{what} refused: the session is running (run {run.run_id}, pid {run.pid} on "
-        f"{run.hostname}); stop it first (Ctrl-C or SIGTERM), then try again"
+        f"{run.hostname}); it holds the store as its writer and taking over would fence "
+        "it mid-trade; stop it first (Ctrl-C or SIGTERM), then try again"
+    )
+
+
+def ensure_store_not_running(store_url: str, *, session_id: str, what: str) -> None:
+    """``ensure_not_running`` on the store at ``store_url``, opened read-only.
+
+    For commands that take over the session: call it before anything else (the
+    exchange, recovery), so a refused command touches nothing. No store: nothing runs.
+    """
+    try:
+        store = open_store(store_url, session_id=session_id, readonly=True)
+    except StoreNotFoundError:
+        return
+    with store:
+        ensure_not_running(store, what=what)
+
+
+def describe_store_failure(exc: BaseException) -> str:
+    """One line saying why a service stopped writing and what the user does next."""
+    if isinstance(exc, StaleEpochError):
+        return (
+            f"fenced: another writer took over this session's store ({exc}); this run "
+            "stopped trading and writes nothing more; find the other writer "
+            "(`tradeguard status`) before starting again"
+        )
+    return (
+        f"the store failed ({exc}); this run stopped trading; every acknowledged record "
+        "is on disk and the next start recovers the rest: fix the storage (disk space, "
+        "I/O errors), then restart"
     )
 
 
@@ -76,6 +120,9 @@ class LocalService:
         self.backups_taken = 0
         self.last_backup: Path | None = None
         self._backup_task: asyncio.Task[None] | None = None
+        self._lease_task: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None
+        self._failed = asyncio.Event()
         self._closed = False
 
     @property
@@ -92,8 +139,13 @@ class LocalService:
         backup_dir: Path | None = None,
         accept_loss: bool = False,
         progress: ProgressFn | None = None,
+        purpose: str = "",
     ) -> LocalService:
-        """Open, recover and take over the session in ``store_url``."""
+        """Open, recover and take over the session in ``store_url``.
+
+        Raises ``StoreError`` (writing nothing) while another live process runs it;
+        ``purpose`` names what was refused (default: taking over the session).
+        """
         store = await asyncio.to_thread(
             open_store,
             store_url,
@@ -102,6 +154,12 @@ class LocalService:
             synchronous=config.storage.synchronous,
         )
         try:
+            # Before recovery writes anything (quarantine, markers) or the epoch moves.
+            await asyncio.to_thread(
+                ensure_not_running,
+                store,
+                what=purpose or f"taking over session {config.storage.session_id!r}",
+            )
             state, report = await asyncio.to_thread(
                 recover,
                 store,
@@ -139,6 +197,7 @@ class LocalService:
             )
         ])
         service._backup_task = asyncio.create_task(service._backup_loop())
+        service._lease_task = asyncio.create_task(service._lease_loop())
         _log.info(
             "session started",
             run_id=run_id,
@@ -152,7 +211,61 @@ class LocalService:
 
     async def append(self, events: list[AnyEvent]) -> AppendResult:
         """Journal ``events`` durably and apply them to the state."""
-        return await self.journal.append(events)
+        try:
+            return await self.journal.append(events)
+        except StoreError:
+            self.check_failure()
+            raise
+
+    @property
+    def failure(self) -> BaseException | None:
+        """Why this service stopped writing for good (store failed, fenced), or None."""
+        return self.check_failure()
+
+    def check_failure(self) -> BaseException | None:
+        """Notice a journal failure (logged critical once); returns it, or None."""
+        if self._failure is None and self.journal.failed is not None:
+            self._stop_writing(self.journal.failed)
+        return self._failure
+
+    async def wait_failed(self) -> BaseException:
+        """Wait until the service stops writing for good; returns why."""
+        await self._failed.wait()
+        assert self._failure is not None
+        return self._failure
+
+    def _stop_writing(self, exc: BaseException) -> None:
+        if self._failure is not None:
+            return
+        self._failure = exc
+        self._failed.set()
+        _log.critical(
+            "session stopped trading: " + describe_store_failure(exc),
+            run_id=self.run_id,
+            error_type=type(exc).__name__,
+        )
+
+    async def _lease_loop(self) -> None:
+        """Notice being fenced (or a failed journal) even while nothing is written."""
+        warned = False
+        while self._failure is None:
+            await asyncio.sleep(LEASE_CHECK_INTERVAL_S)
+            if self.check_failure() is not None:
+                return
+            try:
+                epoch = await asyncio.to_thread(self.store.current_epoch)
+            except StoreError as exc:  # a read hiccup is not a failure; the next append says
+                if not warned:
+                    _log.warning("lease check could not read the epoch", error=str(exc))
+                    warned = True
+                continue
+            if epoch != self.journal.epoch:
+                self._stop_writing(
+                    StaleEpochError(
+                        f"this run holds epoch {self.journal.epoch}, the store is at epoch "
+                        f"{epoch}"
+                    )
+                )
 
     async def backup_now(self) -> Path:
         """Take an online backup now (off the event loop)."""
@@ -178,11 +291,12 @@ class LocalService:
         if self._closed:
             return
         self._closed = True
-        if self._backup_task is not None:
-            self._backup_task.cancel()
-            await asyncio.gather(self._backup_task, return_exceptions=True)
+        tasks = [t for t in (self._backup_task, self._lease_task) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         try:
-            if self.journal.failed is None:
+            if self.check_failure() is None:
                 stopped = SessionStopped(ts_ns=time.time_ns(), run_id=self.run_id)
                 await self.journal.append([stopped])
                 await self.journal.snapshot()
@@ -191,7 +305,9 @@ class LocalService:
                 _log.info("session stopped cleanly", run_id=self.run_id,
                           last_seq=self.state.last_seq)
             else:
-                _log.error("session stopped after a store failure; next start recovers",
-                           run_id=self.run_id)
+                # Nothing more is written: a fenced run must not touch what the new
+                # writer owns, a failed store takes no more writes.
+                _log.error("session stopped after a store failure or fencing; not a clean "
+                           "shutdown", run_id=self.run_id)
         finally:
             await asyncio.to_thread(self.store.close)

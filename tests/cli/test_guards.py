@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 from test_run import start, tg_json, wait_for_events
+from test_trading_run import TRADEGUARD, start_run, wait_for_new_orders
+
+from tradeguard.storage import open_store
 
 
 def test_recover_and_resolve_refuse_while_the_session_runs(tmp_path: Path) -> None:
@@ -49,3 +52,45 @@ def test_each_reconciliation_leaves_a_report_in_the_journal(tmp_path: Path) -> N
     assert first["complete"] is True
     assert "balances" in first["checked"]
     assert summary["startup"]["reconcile"]["complete"] is True
+
+
+def test_reconcile_refuses_a_running_session_and_a_fenced_run_stops(tmp_path: Path) -> None:
+    """No command silently fences a live writer; a run fenced anyway stops and fails."""
+    proc = start_run(tmp_path)
+    try:
+        wait_for_new_orders(tmp_path, 0, proc)
+        refused = subprocess.run(
+            [*TRADEGUARD, "reconcile", "--data-dir", str(tmp_path), "--json"],
+            capture_output=True, text=True, timeout=120, check=False)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        error = json.loads(refused.stdout)["error"]
+        assert "reconciliation" in error, error
+        assert "session is running" in error, error
+        assert f"pid {proc.pid}" in error
+        second = subprocess.run(
+            [*TRADEGUARD, "run", "--data-dir", str(tmp_path), "--duration", "1", "--json"],
+            capture_output=True, text=True, timeout=120, check=False)
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert "second run" in json.loads(second.stdout)["error"]
+        assert proc.poll() is None, "a refused command disturbed the run"
+        # A second writer takes over deliberately (the library, below every guard).
+        with open_store(f"sqlite:///{tmp_path}", session_id="default") as store:
+            new_epoch = store.advance_epoch()
+            fenced_at = store.last_seq()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+    assert proc.returncode == 2, (out, err)
+    result = json.loads(out)
+    assert result["ok"] is False
+    assert "fenced" in result["error"], result
+    assert f"epoch {new_epoch}" in result["error"], result
+    assert "session stopped trading: fenced" in err  # the critical log line on stderr
+    assert "stopped cleanly" not in out + err
+    # The fenced run wrote nothing after the takeover.
+    with open_store(f"sqlite:///{tmp_path}", session_id="default", readonly=True) as store:
+        assert store.last_seq() == fenced_at
+        assert store.last_run() is not None
+        assert not store.last_run().clean  # type: ignore[union-attr]

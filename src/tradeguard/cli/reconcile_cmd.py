@@ -31,7 +31,7 @@ from tradeguard.reconcile.policy import ReconcilePolicy
 from tradeguard.reconcile.report import ReconcileReport
 from tradeguard.reconcile.run import reconcile_once, reconcile_state
 from tradeguard.recovery.manager import recover
-from tradeguard.service import LocalService
+from tradeguard.service import LocalService, ensure_store_not_running
 
 __all__ = ["reconcile"]
 
@@ -43,6 +43,8 @@ ExchangeUrlOpt = Annotated[
         "default: the [exchange] table of the config, with keys from the environment.",
     ),
 ]
+_PURPOSE = "reconciliation (`--dry-run` works beside a running session)"
+
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Only report: journal nothing, change nothing.")
 ]
@@ -93,13 +95,19 @@ async def _reconcile(
     cfg: Config, url: str, exchange_url: str | None, backup_dir: Path, *, dry_run: bool
 ) -> ReconcileReport:
     policy = ReconcilePolicy.from_settings(cfg.reconcile)
+    if not dry_run:  # refuse before the exchange is even asked
+        await asyncio.to_thread(
+            ensure_store_not_running, url, session_id=cfg.storage.session_id, what=_PURPOSE
+        )
     async with _gateway(cfg, exchange_url) as gateway:
         if dry_run:
             # Read-only: the state as recovery would restore it, nothing written.
             with open_configured_store(cfg, url, readonly=True) as store:
                 state, _ = await asyncio.to_thread(recover, store, write=False)
             return await reconcile_state(state, gateway, policy, append=None)
-        service = await LocalService.start(cfg, url, backup_dir=backup_dir)
+        service = await LocalService.start(
+            cfg, url, backup_dir=backup_dir, purpose=_PURPOSE
+        )
         try:
             return await reconcile_once(service, gateway, policy)
         finally:

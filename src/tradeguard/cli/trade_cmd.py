@@ -35,9 +35,15 @@ from tradeguard.cli.common import (
 )
 from tradeguard.config import Config
 from tradeguard.domain.ids import FlagId
+from tradeguard.errors import StaleEpochError, StoreFailedError
 from tradeguard.exchange.gateway import ExchangeGateway
 from tradeguard.recovery.manager import recover
-from tradeguard.service import LocalService, ensure_not_running
+from tradeguard.service import (
+    LocalService,
+    describe_store_failure,
+    ensure_not_running,
+    ensure_store_not_running,
+)
 from tradeguard.session import Session, SessionSettings, flag_resolution
 from tradeguard.strategies import load_strategy
 
@@ -111,6 +117,11 @@ async def run_trading(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     strategy = load_strategy(config.strategy.class_)
+    # Before the simulator starts or the exchange is asked: a second run would fence the first.
+    await asyncio.to_thread(
+        ensure_store_not_running, data_url, session_id=config.storage.session_id,
+        what="starting a second run of the session",
+    )
     async with contextlib.AsyncExitStack() as stack:
         gateway, where = await _gateway_for(config, exchange_url, stack, seed, sim_state_path)
         stack.push_async_callback(gateway.close)
@@ -129,11 +140,19 @@ async def run_trading(
                 with Live(
                     _view(session, started), console=out_console, refresh_per_second=4
                 ) as live:
-                    await _wait(stop, duration_s, lambda: live.update(_view(session, started)))
+                    await _wait(stop, duration_s, lambda: live.update(_view(session, started)),
+                                session)
             else:
-                await _wait(stop, duration_s, lambda: None)
+                await _wait(stop, duration_s, lambda: None, session)
         finally:
             await session.close()
+        if (failure := session.failure) is not None:
+            # Fenced or the store failed: not a clean stop. Exit non-zero so a
+            # supervisor restarts the service (or a person looks for the other writer).
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            error = StaleEpochError if isinstance(failure, StaleEpochError) else StoreFailedError
+            raise error(describe_store_failure(failure)) from failure
         summary = _summary(
             session, where, stopped_by_signal=stop.is_set(), elapsed_s=time.monotonic() - started
         )
@@ -149,9 +168,12 @@ async def run_trading(
     return summary
 
 
-async def _wait(stop: asyncio.Event, duration_s: float | None, refresh: Any) -> None:
+async def _wait(
+    stop: asyncio.Event, duration_s: float | None, refresh: Any, session: Session
+) -> None:
+    """Until a signal, the duration, or the session stopping trading for good."""
     deadline = None if duration_s is None else time.monotonic() + duration_s
-    while not stop.is_set():
+    while not stop.is_set() and session.failure is None:
         timeout = 0.5 if deadline is None else min(0.5, max(deadline - time.monotonic(), 0))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout)

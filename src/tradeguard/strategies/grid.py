@@ -17,7 +17,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Literal
 
 from tradeguard.domain.enums import OrderStatus, OrderType, Side
-from tradeguard.errors import OrderBlockedError, TradeguardError
+from tradeguard.errors import OrderBlockedError, StoreError, TradeguardError
 from tradeguard.logs import get_logger
 
 if TYPE_CHECKING:
@@ -116,6 +116,8 @@ class Grid:
             try:
                 await session.cancel_order(order.client_order_id)
                 self.canceled += 1
+            except StoreError:
+                raise  # nothing can be journaled any more: this tick is over
             except TradeguardError as exc:
                 _log.warning(
                     "grid cancel failed", client_order_id=order.client_order_id, error=str(exc)
