@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,11 @@ from typing import Any
 
 import pytest
 
+from tradeguard.domain.events import OrderAcknowledged
+from tradeguard.sim import SimulatorConfig, SimulatorThread
 from tradeguard.sim.persistence import read_state_file
+from tradeguard.storage import open_store
+from tradeguard.storage.codec import decode_records
 
 TRADEGUARD = [sys.executable, "-m", "tradeguard"]
 ACK = '"order_acknowledged"'
@@ -153,3 +158,66 @@ def test_without_the_state_file_the_orders_vanish(tmp_path: Path) -> None:
     second = run_for(tmp_path, 2)
     assert "vanished_order" in discrepancy_kinds(second)
     assert second["open_flags"] > 0
+
+
+FIU_RUN = shutil.which("fiu-run")
+FIU_CTRL = shutil.which("fiu-ctrl")
+
+
+@pytest.mark.skipif(
+    FIU_RUN is None or FIU_CTRL is None,
+    reason="LOUD SKIP: fiu-utils is not installed (apt-get install fiu-utils), so the "
+    "failed-store run test of issue 7 item 22 did NOT run",
+)
+def test_a_failed_store_stops_the_run_with_one_clear_error(tmp_path: Path) -> None:
+    """fdatasync fails under a running `tradeguard run`: it exits 2 by itself, says why in
+    one line without a traceback, and a restart finds every acknowledged order."""
+    assert FIU_RUN is not None
+    assert FIU_CTRL is not None
+    data_dir, ctrl = tmp_path / "data", str(tmp_path / "fiu")
+    # The exchange lives outside the faulted process: only the store's syncs fail.
+    with SimulatorThread(SimulatorConfig(seed=3)) as sim:
+        proc = subprocess.Popen(
+            [FIU_RUN, "-x", "-f", ctrl, *TRADEGUARD, "run", "--data-dir", str(data_dir),
+             "--exchange-url", sim.url],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            wait_for_new_orders(data_dir, GRID_QUOTES - 1, proc)
+            subprocess.run(
+                [FIU_CTRL, "-f", ctrl, "-c", "enable name=posix/io/sync/fdatasync",
+                 str(proc.pid)], check=True, timeout=30)
+            out, err = proc.communicate(timeout=90)  # no signal: it must stop by itself
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=30)
+        assert proc.returncode == 2, (out[-2000:], err[-2000:])
+        assert "error:" in err
+        assert "the store failed" in err
+        assert "Traceback" not in err
+        assert "Logging error" not in err
+        assert len(err.splitlines()) < 20, err  # a few lines, not a flood
+        assert "stopped cleanly" not in out
+
+        # Every order the log calls acknowledged (logged only after its commit).
+        log_lines = (data_dir / "logs" / "tradeguard.log").read_text().splitlines()
+        acknowledged = {
+            entry["client_order_id"] for entry in map(json.loads, log_lines)
+            if entry.get("event") == "order_acknowledged"
+        }
+        assert acknowledged
+        # Restarted without the fault, the run recovers and trades again.
+        again = subprocess.run(
+            [*TRADEGUARD, "run", "--data-dir", str(data_dir), "--exchange-url", sim.url,
+             "--duration", "1", "--json"],
+            capture_output=True, text=True, timeout=120, check=False)
+        assert again.returncode == 0, again.stderr
+        assert json.loads(again.stdout)["startup"]["unclean_shutdown"] is True
+    with open_store(f"sqlite:///{data_dir}", session_id="default", readonly=True) as store:
+        journaled = {
+            event.client_order_id for _, event in decode_records(store.read())
+            if isinstance(event, OrderAcknowledged)
+        }
+    assert acknowledged <= journaled, acknowledged - journaled
