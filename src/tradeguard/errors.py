@@ -27,6 +27,7 @@ __all__ = [
     "RateLimitedError",
     "RecoveryError",
     "SimulatorRejectionError",
+    "SimulatorStartError",
     "SimulatorStateError",
     "StaleEpochError",
     "StoreClosedError",
@@ -187,6 +188,10 @@ class SimulatorRejectionError(TradeguardError):
         super().__init__(message)
         self.code = code
         self.http_status = http_status
+
+
+class SimulatorStartError(TradeguardError):
+    """The simulator cannot start serving (e.g. its host:port is taken); names the address."""
 
 
 class SimulatorStateError(TradeguardError):
