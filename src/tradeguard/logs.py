@@ -8,11 +8,15 @@ environment variables that hold them.
 from __future__ import annotations
 
 import logging
+import logging.handlers
+import os
 import sys
 from pathlib import Path
 from typing import Any, Literal
 
 import structlog
+
+from tradeguard.private_dirs import make_private_dir
 
 __all__ = ["configure_logging", "get_logger"]
 
@@ -26,12 +30,16 @@ def configure_logging(
     fmt: Literal["auto", "json", "console"] = "auto",
     log_file: Path | None = None,
     stream_level: str | None = None,
+    max_file_bytes: int = 10_000_000,
+    files_to_keep: int = 5,
 ) -> None:
     """Configure structlog and stdlib logging for the process.
 
     ``log_file`` (JSON lines, mode 0600) receives everything at ``level``; stderr
     receives ``stream_level`` and up (default: ``level``), as console text on a TTY and
-    JSON otherwise (or as ``fmt`` says).
+    JSON otherwise (or as ``fmt`` says). The file is rotated when it would pass
+    ``max_file_bytes``: ``tradeguard.log.1`` … ``.N`` keep the ``files_to_keep`` newest
+    older files (so the logs take at most ``(files_to_keep + 1) * max_file_bytes``).
     """
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     shared: list[Any] = [
@@ -70,15 +78,25 @@ def configure_logging(
     stream.setFormatter(json_formatter if use_json else console_formatter)
     root.addHandler(stream)
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(log_file.parent)  # 0700, and so is a data dir it creates
         log_file.touch(mode=0o600, exist_ok=True)
-        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler = _PrivateRotatingFileHandler(
+            log_file, maxBytes=max_file_bytes, backupCount=files_to_keep, encoding="utf-8"
+        )
         file_handler.setLevel(_LEVELS[level])
         file_handler.setFormatter(json_formatter)
         root.addHandler(file_handler)
     # Libraries that chat at INFO (aiohttp access log, asyncio) stay quiet unless asked.
     for noisy in ("aiohttp.access", "asyncio", "urllib3"):
         logging.getLogger(noisy).setLevel(max(_LEVELS[level], logging.WARNING))
+
+
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Size-rotated log file whose new files are created 0600 like the first one."""
+
+    def _open(self) -> Any:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,78 @@ def test_sigkill_is_recovered_on_the_next_start(tmp_path: Path) -> None:
     assert summary["startup_recovery"]["last_seq"] == killed_at
     assert summary["recovered_state_matches"] is True
     assert summary["verify_ok"] is True
+
+
+# --- `tradeguard run` refuses a data directory it cannot use, writing nothing ---------
+
+
+def run_proc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*TRADEGUARD, "run", "--duration", "2", *args], capture_output=True,
+                          text=True, timeout=120, check=False, cwd=cwd)
+
+
+def test_run_on_a_regular_file_is_one_line_error(tmp_path: Path) -> None:
+    target = tmp_path / "not-a-dir"
+    target.write_text("")
+    proc = run_proc("--data-dir", str(target), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: data directory {target} is a regular file, not a directory"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-dir"]
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path) -> Iterator[Path]:
+    """A directory on a real read-only bind mount (root can write anything else)."""
+    source, target = tmp_path / "source", tmp_path / "ro"
+    source.mkdir()
+    target.mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(source), str(target)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"SKIPPED LOUDLY: cannot bind-mount for a read-only dir: {mounted.stderr}")
+    try:
+        remount = subprocess.run(["mount", "-o", "remount,bind,ro", str(target)],
+                                 capture_output=True, text=True, check=False)
+        if remount.returncode != 0:
+            pytest.skip(f"SKIPPED LOUDLY: cannot remount read-only: {remount.stderr}")
+        yield target
+    finally:
+        subprocess.run(["umount", str(target)], check=False)
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_run_on_a_read_only_dir_is_one_line_error(read_only_dir: Path, inside: bool) -> None:
+    data = read_only_dir / "data" if inside else read_only_dir
+    proc = run_proc("--data-dir", str(data), cwd=read_only_dir.parent)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"error: data directory {data}")
+    assert lines[0].endswith("is on a read-only file system")
+    assert list(read_only_dir.iterdir()) == []
+
+
+def test_run_checks_the_store_before_writing_logs(tmp_path: Path) -> None:
+    # A store whose middle is damaged is refused by recovery: nothing else is written.
+    data = tmp_path / "data"
+    code, _ = tg_json("journal-demo", "--data-dir", str(data), "--events", "300")
+    assert code == 0
+    db = data / "tradeguard.db"
+    import sqlite3
+    with sqlite3.connect(db) as conn:  # no snapshot to start from, seq 10 damaged
+        conn.execute("DELETE FROM snapshots")
+        conn.execute("UPDATE journal SET payload = X'00' WHERE seq = 10")
+    for name in ("logs", "simulator-state.json"):
+        target = data / name
+        if target.is_dir():
+            for f in target.iterdir():
+                f.unlink()
+            target.rmdir()
+        elif target.exists():
+            target.unlink()
+    before = sorted(p.name for p in data.iterdir())
+    proc = run_proc("--data-dir", str(data), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert sorted(p.name for p in data.iterdir()) == before

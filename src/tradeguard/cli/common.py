@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,10 +20,13 @@ import msgspec
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from tradeguard.config import Config, load_config
-from tradeguard.errors import TradeguardError
+from tradeguard.errors import ConfigError, StoreNotFoundError, TradeguardError
 from tradeguard.logs import configure_logging
+from tradeguard.recovery.manager import recover
+from tradeguard.service import ensure_not_running
 from tradeguard.storage import open_store
 from tradeguard.storage.base import Store
 
@@ -31,10 +35,13 @@ __all__ = [
     "DataDirOpt",
     "JsonOpt",
     "StoreOpt",
+    "check_data_dir",
+    "check_store_before_writing",
     "err_console",
     "handle_errors",
     "open_configured_store",
     "prepare",
+    "print_error",
     "print_json",
     "progress_bar",
     "resolve",
@@ -107,6 +114,42 @@ def open_configured_store(
     )
 
 
+def check_data_dir(path: Path) -> None:
+    """Refuse a data directory that cannot hold the store, before anything is written.
+
+    A regular file, a directory (or the nearest existing parent of a new one) that is
+    not writable, or a read-only file system: one ``ConfigError`` naming the path and
+    the cause, so a command stops without having created logs or simulator state.
+    """
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is" if existing == path else f"cannot be created: {existing} is"
+        raise ConfigError(f"data directory {path} {where} a regular file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        read_only = bool(os.statvfs(existing).f_flag & os.ST_RDONLY)
+        cause = "on a read-only file system" if read_only else "not writable (permission denied)"
+        where = "" if existing == path else f" (its parent {existing})"
+        raise ConfigError(f"data directory {path}{where} is {cause}")
+
+
+def check_store_before_writing(config: Config, url: str) -> None:
+    """Refuse early what taking over the store would refuse, writing nothing.
+
+    A store that exists is opened read-only: a running session or a journal that
+    recovery would refuse stops the command here, before logs or a simulator's state
+    are written. A store that does not exist yet is fine (it is created later).
+    """
+    try:
+        store = open_configured_store(config, url, readonly=True)
+    except StoreNotFoundError:
+        return
+    with store:
+        ensure_not_running(store, what=f"starting session {store.session_id!r}")
+        recover(store, write=False)
+
+
 def to_builtins(obj: object) -> Any:
     """Plain data for JSON output: Decimals as strings, structs as objects."""
     return msgspec.to_builtins(obj, enc_hook=str)
@@ -127,8 +170,27 @@ def setup_cli_logging(config: Config, *, quiet: bool) -> None:
     )
 
 
+def print_error(message: str) -> None:
+    """Print ``error: message`` on stderr as one line.
+
+    On a terminal it is coloured; otherwise (a pipe, a log file, a supervisor) it is
+    written as plain text, never hard-wrapped at 80 columns, so scripts and log readers
+    see the whole message on one line. The message is never read as rich markup, so a
+    ``[storage]`` in it is printed as written.
+    """
+    if err_console.is_terminal:
+        err_console.print(Text.assemble(("error:", "bold red"), " ", message), soft_wrap=True)
+    else:
+        sys.stderr.write(f"error: {message}\n")
+        sys.stderr.flush()
+
+
 def handle_errors(json_flag_name: str = "json") -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Turn tradeguard errors into one clear line (or JSON) and exit code 2."""
+    """Turn tradeguard errors into one clear line (or JSON) and exit code 2.
+
+    The human line says what is wrong and where, without the internal class name;
+    ``--json`` output keeps it as ``error_type`` for scripts.
+    """
 
     def decorator(func: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(func)
@@ -136,10 +198,11 @@ def handle_errors(json_flag_name: str = "json") -> Callable[[Callable[P, R]], Ca
             try:
                 return func(*args, **kwargs)
             except TradeguardError as exc:
+                message = " ".join(str(exc).split()) or type(exc).__name__
                 if kwargs.get(json_flag_name):
-                    print_json({"ok": False, "error": str(exc), "error_type": type(exc).__name__})
+                    print_json({"ok": False, "error": message, "error_type": type(exc).__name__})
                 else:
-                    err_console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
+                    print_error(message)
                 raise typer.Exit(2) from exc
 
         return wrapper

@@ -23,6 +23,8 @@ from tradeguard.cli.common import (
     DataDirOpt,
     JsonOpt,
     StoreOpt,
+    check_data_dir,
+    check_store_before_writing,
     err_console,
     handle_errors,
     open_configured_store,
@@ -68,9 +70,13 @@ def run(
     from tradeguard.cli.trade_cmd import run_trading
 
     cfg, url = resolve(config, data_dir, store)
+    # Check the data dir and the store before anything (logs, simulator state) is written.
+    check_data_dir(data_dir if data_dir is not None else _log_dir(url, data_dir))
+    check_store_before_writing(cfg, url)
     configure_logging(level=cfg.log.level, fmt=cfg.log.format,
                       log_file=_log_dir(url, data_dir) / "logs" / "tradeguard.log",
-                      stream_level="critical" if json else "warning")
+                      stream_level="critical" if json else "warning",
+                      max_file_bytes=cfg.log.max_file_bytes, files_to_keep=cfg.log.files_to_keep)
     summary = asyncio.run(run_trading(
         cfg, url, exchange_url=exchange_url, duration_s=duration, show=not json, seed=seed,
         backup_dir=data_dir / "backups" if data_dir else cfg.backup_dir,
@@ -114,9 +120,11 @@ def journal_demo(
     the store is recovered again from disk and compared with the live state.
     """
     cfg, url = resolve(config, data_dir, store)
+    check_data_dir(data_dir if data_dir is not None else _log_dir(url, data_dir))
     configure_logging(level=cfg.log.level, fmt=cfg.log.format,
                       log_file=_log_dir(url, data_dir) / "logs" / "tradeguard.log",
-                      stream_level="critical" if json else "warning")
+                      stream_level="critical" if json else "warning",
+                      max_file_bytes=cfg.log.max_file_bytes, files_to_keep=cfg.log.files_to_keep)
     backup_dir = data_dir / "backups" if data_dir else cfg.backup_dir
     summary = asyncio.run(_run(cfg, url, backup_dir, events=events or None, traders=traders,
                                rate=rate or None, seed=seed, accept_loss=accept_loss,
