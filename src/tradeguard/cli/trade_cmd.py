@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import time
 from pathlib import Path
@@ -36,7 +35,6 @@ from tradeguard.cli.common import (
 from tradeguard.config import Config
 from tradeguard.domain.ids import FlagId
 from tradeguard.errors import StaleEpochError, StoreFailedError
-from tradeguard.exchange.gateway import ExchangeGateway
 from tradeguard.recovery.manager import recover
 from tradeguard.service import (
     LocalService,
@@ -45,53 +43,10 @@ from tradeguard.service import (
     ensure_store_not_running,
 )
 from tradeguard.session import Session, SessionSettings, flag_resolution
+from tradeguard.session.venue import open_venue
 from tradeguard.strategies import load_strategy
 
 __all__ = ["flags", "resolve", "run_trading"]
-
-_DEMO_KEY = "demo"
-
-
-async def _gateway_for(
-    config: Config,
-    exchange_url: str | None,
-    stack: contextlib.AsyncExitStack,
-    seed: int,
-    sim_state_path: Path | None = None,
-) -> tuple[ExchangeGateway, str]:
-    """The gateway to trade on, and a description of where it points.
-
-    The built-in simulator keeps its state in ``sim_state_path`` when given, so a
-    restarted run finds the same exchange (its open orders have not "vanished").
-    """
-    from tradeguard.exchange.ccxt_gateway import CcxtGateway
-
-    cfg = config.exchange
-    has_keys = bool(os.environ.get(cfg.api_key_env) and os.environ.get(cfg.api_secret_env))
-    if exchange_url is None and has_keys:
-        return CcxtGateway.from_config(cfg), cfg.url or cfg.id
-    if exchange_url is None and cfg.url:
-        exchange_url = cfg.url
-    if exchange_url is None:
-        from tradeguard.sim import SimulatorConfig, start_simulator
-
-        handle = await start_simulator(SimulatorConfig(
-            port=0, seed=seed, state_path=str(sim_state_path) if sim_state_path else ""
-        ))
-        stack.push_async_callback(handle.stop)
-        exchange_url = handle.url
-        where = f"built-in simulator at {exchange_url}"
-    else:
-        where = f"simulator at {exchange_url}"
-    gateway = CcxtGateway(
-        "binance",
-        api_key=_DEMO_KEY,
-        secret=_DEMO_KEY,
-        url_override=exchange_url,
-        markets=("spot",),
-    )
-    return gateway, where
-
 
 async def run_trading(
     config: Config,
@@ -116,21 +71,25 @@ async def run_trading(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    strategy = load_strategy(config.strategy.class_)
+    strategy = load_strategy(config.strategy.class_, **config.strategy.params)
     # Before the simulator starts or the exchange is asked: a second run would fence the first.
     await asyncio.to_thread(
         ensure_store_not_running, data_url, session_id=config.storage.session_id,
         what="starting a second run of the session",
     )
     async with contextlib.AsyncExitStack() as stack:
-        gateway, where = await _gateway_for(config, exchange_url, stack, seed, sim_state_path)
-        stack.push_async_callback(gateway.close)
+        # The library's one rule of which exchange (never real money by default).
+        venue = await open_venue(
+            config, exchange_url=exchange_url, sim_state_path=sim_state_path, seed=seed
+        )
+        stack.push_async_callback(venue.aclose)
+        where = venue.where
         session = await Session.open(
             config,
-            gateway=gateway,
+            gateway=venue.gateway,
             strategy=strategy,
             data_url=data_url,
-            settings=settings or SessionSettings(),
+            settings=settings or config.session,
             backup_dir=backup_dir,
         )
         started = time.monotonic()

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tradeguard.strategies.base import Strategy, load_strategy
+from tradeguard.strategies.base import Strategy, StrategyParameterError, load_strategy
 
-__all__ = ["Strategy", "load_strategy"]
+__all__ = ["Strategy", "StrategyParameterError", "load_strategy"]

@@ -13,12 +13,16 @@ The session calls them, one at a time, never concurrently:
 
 An exception from ``on_tick`` is logged and the next tick runs; ``OrderBlockedError``
 means a manual-intervention flag stops new orders on that symbol (``tradeguard flags``).
-Load one from ``module:Class`` with :func:`load_strategy` (``[strategy] class``).
+Load one from ``module:Class`` with :func:`load_strategy` (``[strategy] class``); the
+``[strategy.params]`` table is passed to its constructor as keyword arguments. A
+constructor that refuses a parameter raises :class:`StrategyParameterError` (or
+``TypeError``/``ValueError``); the error then names ``strategy.params.<name>``.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from tradeguard.errors import ConfigError
@@ -27,7 +31,16 @@ if TYPE_CHECKING:
     from tradeguard.domain.orders import Order
     from tradeguard.session.session import Session
 
-__all__ = ["Strategy", "load_strategy"]
+__all__ = ["Strategy", "StrategyParameterError", "load_strategy"]
+
+
+class StrategyParameterError(ValueError):
+    """A strategy's constructor refuses parameter ``name`` (message: why, and what it got)."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name} {message}")
+        self.name = name
+        self.reason = message
 
 
 @runtime_checkable
@@ -67,8 +80,20 @@ def load_strategy(spec: str, **kwargs: Any) -> Strategy:
         raise ConfigError(f"strategy {spec!r}: module {module_name!r} has no {class_name!r}")
     try:
         strategy = cls(**kwargs)
+    except StrategyParameterError as exc:
+        raise ConfigError(
+            f"key 'strategy.params.{exc.name}': {exc.reason} (strategy {spec})"
+        ) from exc
     except TypeError as exc:
-        raise ConfigError(f"strategy {spec!r}: cannot create it: {exc}") from exc
+        unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if unexpected:
+            raise ConfigError(
+                f"key 'strategy.params.{unexpected.group(1)}': unknown parameter of "
+                f"strategy {spec}"
+            ) from exc
+        raise ConfigError(f"key 'strategy.params': strategy {spec}: {exc}") from exc
+    except ValueError as exc:
+        raise ConfigError(f"key 'strategy.params': strategy {spec}: {exc}") from exc
     if not isinstance(strategy, Strategy):
         raise ConfigError(
             f"strategy {spec!r} does not implement on_start, on_tick and recovery_action"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from tradeguard.domain.enums import OrderStatus, OrderType, Side
 from tradeguard.errors import OrderBlockedError, StoreError, TradeguardError
 from tradeguard.logs import get_logger
+from tradeguard.strategies.base import StrategyParameterError
 
 if TYPE_CHECKING:
     from tradeguard.domain.orders import Order
@@ -47,6 +48,21 @@ def grid_prices(
     return buys, sells
 
 
+def _decimal_param(name: str, value: object, *, upper: Decimal | None = None) -> Decimal:
+    """A positive finite decimal from a str, int, float (as written) or Decimal."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | str | int | float):
+        raise StrategyParameterError(name, f"must be a number, got {value!r}")
+    try:
+        # str() of a float is its shortest repr: 0.001 stays 0.001, not 0.00100000000000000002
+        number = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    except ArithmeticError as exc:
+        raise StrategyParameterError(name, f"must be a number, got {value!r}") from exc
+    if not number.is_finite() or number <= 0 or (upper is not None and number > upper):
+        limit = f" and at most {upper}" if upper is not None else ""
+        raise StrategyParameterError(name, f"must be greater than 0{limit}, got {value!r}")
+    return number
+
+
 class Grid:
     """Keeps ``levels`` limit orders of ``amount`` on each side of ``symbol``'s mid.
 
@@ -60,16 +76,23 @@ class Grid:
         symbol: str = "BTC/USDT",
         *,
         levels: int = 3,
-        spacing: Decimal | str = "0.001",
-        amount: Decimal | str = "0.0005",
+        spacing: Decimal | str | float = "0.001",
+        amount: Decimal | str | float = "0.0005",
     ) -> None:
-        if levels < 1:
-            raise ValueError("Grid.levels must be >= 1")
+        # Parameters come from a TOML table too: check types, not only values.
+        if not isinstance(symbol, str) or "/" not in symbol:
+            raise StrategyParameterError(
+                "symbol", f"must be a market like 'BTC/USDT', got {symbol!r}"
+            )
+        if isinstance(levels, bool) or not isinstance(levels, int) or not 1 <= levels <= 50:
+            raise StrategyParameterError(
+                "levels", f"must be an integer from 1 to 50, got {levels!r}"
+            )
         self.symbol = symbol
         self.symbols = (symbol,)
         self.levels = levels
-        self.spacing = Decimal(spacing)
-        self.amount = Decimal(amount)
+        self.spacing = _decimal_param("spacing", spacing, upper=Decimal("0.5"))
+        self.amount = _decimal_param("amount", amount)
         self.placed = 0
         self.canceled = 0
         self.last_mid: Decimal | None = None
