@@ -27,7 +27,7 @@ from tradeguard.errors import StaleEpochError, StoreError, StoreNotFoundError
 from tradeguard.logs import get_logger
 from tradeguard.recovery.manager import ProgressFn, RecoveryReport, recover
 from tradeguard.storage import open_store
-from tradeguard.storage.backup import take_backup
+from tradeguard.storage.backup import remove_stale_partials, take_backup
 from tradeguard.storage.base import Store
 from tradeguard.storage.journal import SessionJournal, SnapshotPolicy
 from tradeguard.storage.records import AppendResult
@@ -194,6 +194,8 @@ class LocalService:
             run_id=run_id,
             backup_dir=backup_dir or config.backup_dir,
         )
+        # A backup killed mid-write left its .partial behind; nothing reads it.
+        await asyncio.to_thread(remove_stale_partials, service.backup_dir)
         await journal.append([
             SessionStarted(
                 ts_ns=time.time_ns(), session_id=config.storage.session_id, run_id=run_id

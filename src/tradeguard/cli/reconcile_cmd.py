@@ -19,6 +19,7 @@ from tradeguard.cli.common import (
     DataDirOpt,
     JsonOpt,
     StoreOpt,
+    backup_dir_for,
     handle_errors,
     open_configured_store,
     out_console,
@@ -67,7 +68,7 @@ def reconcile(
     when the run is incomplete (some fetch failed: nothing is claimed about it).
     """
     cfg, url = prepare(config, data_dir, store, json=json)
-    backup_dir = data_dir / "backups" if data_dir else cfg.backup_dir
+    backup_dir = backup_dir_for(cfg, url, data_dir)
     report = asyncio.run(_reconcile(cfg, url, exchange_url, backup_dir, dry_run=dry_run))
     if json:
         print_json(report)

@@ -17,6 +17,7 @@ from tradeguard.cli.common import (
     JsonOpt,
     SessionOpt,
     StoreOpt,
+    backup_dir_for,
     handle_errors,
     open_configured_store,
     out_console,
@@ -32,6 +33,7 @@ from tradeguard.service import ensure_not_running
 from tradeguard.status import run_summary, session_status
 from tradeguard.storage.backup import list_backups, restore_backup, take_backup
 from tradeguard.storage.codec import decode_event
+from tradeguard.storage.url import absolute_path
 
 __all__ = ["backup", "journal", "recover_cmd", "restore", "status", "verify"]
 
@@ -244,7 +246,7 @@ def backup(
 ) -> None:
     """Take an online backup of the store now."""
     cfg, url = prepare(config, data_dir, store, json=json)
-    backup_dir = dest or (data_dir / "backups" if data_dir else cfg.backup_dir)
+    backup_dir = absolute_path(dest) if dest else backup_dir_for(cfg, url, data_dir)
     with open_configured_store(cfg, url, session=session) as st:
         path = take_backup(st, backup_dir, keep=keep or cfg.storage.backups_to_keep)
     backups = list_backups(backup_dir)
