@@ -61,6 +61,11 @@ def build_exchange(
             "enableRateLimit": False,
         }
     )
+    # Numbers as the exchange's own decimal text, never floats: a float carries ~15
+    # significant digits, so 919925047.08470054 would arrive as 919925047.0847006.
+    # ccxt's parsers do their arithmetic on strings (Precise) and only convert at the
+    # end through ``exchange.number``, so ``str`` is its supported exact mode.
+    exchange.number = str
     options = exchange.options
     options["maxRetriesOnFailure"] = 0  # a retried POST is how orders get duplicated
     options["fetchCurrencies"] = False  # else /sapi capital calls when keys are set

@@ -42,7 +42,14 @@ from tradeguard.errors import (
 )
 from tradeguard.exchange.ccxt_client import build_exchange, open_session
 from tradeguard.exchange.config import ExchangeConfig
-from tradeguard.exchange.errors import PARSE_FAILURES, CallKind, describe_call, translate_error
+from tradeguard.exchange.errors import (
+    PARSE_FAILURES,
+    CallKind,
+    PartialAnswerError,
+    UnreadableRecord,
+    describe_call,
+    translate_error,
+)
 from tradeguard.exchange.orders import validate_order
 from tradeguard.exchange.pacing import TokenBucket
 from tradeguard.exchange.paging import FetchPage, fetch_all_by_id, fetch_all_by_time
@@ -347,6 +354,38 @@ class CcxtGateway:
     def _order(self, raw: Any, call: str) -> OrderReport:
         return self._parse(parse_order, raw, now_ns=time.time_ns(), call=call)
 
+    def _orders(self, rows: Any, call: str, symbol: str | None = None) -> list[OrderReport]:
+        """Every record of a list answer, each validated on its own.
+
+        One unreadable record (an unknown status, a garbled id) must not hide the
+        others: they are all parsed, and if any failed, ``PartialAnswerError`` carries
+        the good reports and one line per bad record.
+        """
+        if not isinstance(rows, list):
+            raise ExchangeError(f"{self.exchange_id} {call}: answer is not a list: {rows!r:.80}")
+        reports: list[OrderReport] = []
+        bad: list[UnreadableRecord] = []
+        for row in rows:
+            try:
+                reports.append(self._order(row, call))
+            except ExchangeError as exc:
+                where = row if isinstance(row, Mapping) else {}
+                bad.append(
+                    UnreadableRecord(
+                        symbol=_text_or_none(where.get("symbol")) or symbol,
+                        record_id=_text_or_none(where.get("id")),
+                        error=str(exc),
+                    )
+                )
+        if bad:
+            what = describe_call(self.exchange_id, call, symbol, None)
+            raise PartialAnswerError(
+                f"{what}: {len(bad)} of {len(rows)} records unreadable; first: {bad[0].error}",
+                reports=reports,
+                unreadable=bad,
+            )
+        return reports
+
     async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         """Open orders of one symbol, or of every configured account kind."""
         if symbol is not None:
@@ -356,8 +395,9 @@ class CcxtGateway:
                 lambda: self._exchange.fetch_open_orders(symbol),
                 symbol=symbol,
             )
-            return [self._order(row, "fetch_open_orders") for row in raw]
+            return self._orders(raw, "fetch_open_orders", symbol)
         reports: dict[str, OrderReport] = {}
+        bad: list[PartialAnswerError] = []
         for name in self.market_types:
             params = _KIND_PARAMS[name][1]
             raw = await self._call(
@@ -365,9 +405,19 @@ class CcxtGateway:
                 CallKind.READ,
                 partial(self._exchange.fetch_open_orders, None, None, None, params),
             )
-            for row in raw:
-                report = self._order(row, "fetch_open_orders")
+            try:
+                parsed = self._orders(raw, "fetch_open_orders")
+            except PartialAnswerError as exc:
+                bad.append(exc)
+                parsed = list(exc.reports)
+            for report in parsed:
                 reports[f"{report.symbol}#{report.exchange_order_id}"] = report
+        if bad:
+            raise PartialAnswerError(
+                "; ".join(str(exc) for exc in bad),
+                reports=list(reports.values()),
+                unreadable=[record for exc in bad for record in exc.unreadable],
+            )
         return list(reports.values())
 
     async def fetch_order(
@@ -386,7 +436,15 @@ class CcxtGateway:
             symbol=symbol,
             client_order_id=client_order_id,
         )
-        return self._order(raw, "fetch_order")
+        report = self._order(raw, "fetch_order")
+        _check_answers_for(
+            report,
+            symbol,
+            exchange_order_id,
+            None if exchange_order_id is not None else client_order_id,
+            call=f"{self.exchange_id} fetch_order",
+        )
+        return report
 
     async def create_order(
         self,
@@ -427,8 +485,9 @@ class CcxtGateway:
                 symbol,
                 type.value,
                 side.value,
-                float(amount),
-                None if price is None else float(price),
+                # Decimal text, exact: ccxt's amount/price_to_precision take strings.
+                str(amount),
+                None if price is None else str(price),
                 params,
             ),
             symbol=symbol,
@@ -437,10 +496,20 @@ class CcxtGateway:
         if not isinstance(raw, Mapping) or raw.get("id") in (None, ""):
             # ccxt turns an unreadable 200 into an order without id: it may exist.
             raise AmbiguousOutcomeError(f"{prefix}: outcome unknown (response without order id)")
+        # A malformed acknowledgement (order id 0, a negative amount, an unknown status)
+        # is never adopted: the order may exist, so it becomes UNKNOWN and is settled by
+        # its client order id, whatever id the garbled answer carried.
         try:
             report = parse_order(raw, now_ns=time.time_ns(), call="create_order")
         except _UNREADABLE as exc:
-            raise AmbiguousOutcomeError(f"{prefix}: outcome unknown ({exc})") from exc
+            raise AmbiguousOutcomeError(
+                f"{prefix}: outcome unknown, malformed acknowledgement ({exc})"
+            ) from exc
+        if report.client_order_id not in (None, client_order_id) or report.symbol != symbol:
+            raise AmbiguousOutcomeError(
+                f"{prefix}: outcome unknown, the acknowledgement names another order "
+                f"(client_order_id={report.client_order_id!r}, symbol={report.symbol!r})"
+            )
         if report.client_order_id is None:
             report = msgspec.structs.replace(report, client_order_id=ClientOrderId(client_order_id))
         return report
@@ -461,7 +530,15 @@ class CcxtGateway:
             symbol=symbol,
             client_order_id=client_order_id,
         )
-        report = self._order(raw, "cancel_order")
+        prefix = describe_call(self.exchange_id, "cancel_order", symbol, client_order_id)
+        try:
+            report = self._order(raw, "cancel_order")
+            _check_answers_for(report, symbol, exchange_order_id, None, call="cancel_order")
+        except ExchangeError as exc:
+            # The cancel was sent: whether it happened is unknown (gateway contract).
+            raise AmbiguousOutcomeError(
+                f"{prefix}: outcome unknown, malformed answer ({exc})"
+            ) from exc
         if client_order_id is not None and report.client_order_id != client_order_id:
             report = msgspec.structs.replace(report, client_order_id=ClientOrderId(client_order_id))
         return report
@@ -493,7 +570,7 @@ class CcxtGateway:
         raw, new_cursor = await self._history(
             "fetch_orders", symbol, cursor, "orderId", self._exchange.fetch_orders
         )
-        orders = tuple(self._order(row, "fetch_orders") for row in raw)
+        orders = tuple(self._orders(raw, "fetch_orders", symbol))
         return OrdersPage(orders=orders, cursor=new_cursor)
 
     async def fetch_trades_since(self, symbol: str, cursor: PageCursor | None = None) -> TradesPage:
@@ -507,6 +584,34 @@ class CcxtGateway:
         )
         trades = tuple(self._parse(parse_trade, row, call="fetch_my_trades") for row in raw)
         return TradesPage(trades=trades, cursor=new_cursor)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _check_answers_for(
+    report: OrderReport,
+    symbol: str,
+    exchange_order_id: str | None,
+    client_order_id: str | None,
+    *,
+    call: str,
+) -> None:
+    """An answer about another order than the one asked for is malformed, not evidence."""
+    wrong = []
+    if report.symbol != symbol:
+        wrong.append(f"symbol {report.symbol!r}")
+    if exchange_order_id is not None and report.exchange_order_id != exchange_order_id:
+        wrong.append(f"order id {report.exchange_order_id!r}")
+    if client_order_id is not None and report.client_order_id not in (None, client_order_id):
+        wrong.append(f"client_order_id {report.client_order_id!r}")
+    if wrong:
+        asked = exchange_order_id if exchange_order_id is not None else client_order_id
+        raise ExchangeError(
+            f"{call} {symbol}: the answer is about another order ({', '.join(wrong)}; "
+            f"asked for {asked!r})"
+        )
 
 
 def _order_ref_params(

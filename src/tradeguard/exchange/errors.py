@@ -16,8 +16,9 @@ it is a definite rejection (the exchange checks the timestamp before anything el
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
+from typing import NamedTuple
 
 from ccxt.base import errors as ccxt_errors
 
@@ -31,8 +32,17 @@ from tradeguard.errors import (
     OrderNotFoundError,
     RateLimitedError,
 )
+from tradeguard.exchange.reports import OrderReport
 
-__all__ = ["PARSE_FAILURES", "CallKind", "describe_call", "redact", "translate_error"]
+__all__ = [
+    "PARSE_FAILURES",
+    "CallKind",
+    "PartialAnswerError",
+    "UnreadableRecord",
+    "describe_call",
+    "redact",
+    "translate_error",
+]
 
 # Builtin exceptions ccxt lets escape when a response body is garbled (for example an
 # HTTP 200 with HTML: ccxt indexes into a string and raises AttributeError/TypeError).
@@ -54,6 +64,35 @@ class CallKind(StrEnum):
     READ = "read"  # nothing changed on the exchange whatever happened
     SUBMIT = "submit"  # an order may have been created
     CANCEL = "cancel"  # an order may have been canceled
+
+
+class UnreadableRecord(NamedTuple):
+    """One record of a list answer that failed validation: where, which, and why."""
+
+    symbol: str | None
+    record_id: str | None
+    error: str
+
+
+class PartialAnswerError(ExchangeError):
+    """A list answer (open orders, order history) in which some records are unreadable.
+
+    It is an ``ExchangeError``, so a caller that does not look closer treats the whole
+    answer as failed (fail closed). Reconciliation looks closer: it uses ``reports``
+    (every record that passed validation) and reports each of ``unreadable`` as not
+    checked, so one garbled order does not hide every other one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reports: Sequence[OrderReport],
+        unreadable: Sequence[UnreadableRecord],
+    ) -> None:
+        super().__init__(message)
+        self.reports = tuple(reports)
+        self.unreadable = tuple(unreadable)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

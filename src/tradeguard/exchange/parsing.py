@@ -5,17 +5,24 @@ timestamp may be missing, the caller's ``now_ns``) and returns a report, or rais
 :class:`~tradeguard.errors.ExchangeError` naming the call and the missing or malformed
 field. Tested on payloads recorded from the simulator (tests/exchange/payloads/).
 
-ccxt gives numbers as floats. ``Decimal(str(x))`` recovers the exchange's decimal text
-exactly as long as it has at most 15 significant digits (Python prints the shortest
-string that round-trips), which holds for every price and quantity Binance sends;
-strings and Decimals (``exchange.number = str``) are taken as they are.
+The gateway sets ccxt's ``exchange.number = str``, so numbers arrive as the exchange's
+own decimal text and are taken exactly. A float (some ccxt code paths compute one, and
+payloads recorded in float mode) goes through ``Decimal(str(x))``, exact only up to 15
+significant digits: ``919925047.08470054`` as a float is ``919925047.0847006``.
+
+Every report is validated here, at the boundary: ids must be usable ids (an order id
+of ``0`` or ``-1`` is a garbled answer, not an order), amounts and balances finite,
+non-negative and below :data:`MAX_PLAUSIBLE_AMOUNT`, ``filled`` at most ``amount``,
+statuses known. A report that fails is an ``ExchangeError`` naming the field and value;
+it is never adopted.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Final
 
 from tradeguard.domain.enums import MarketKind, OrderStatus, OrderType, Side
 from tradeguard.domain.ids import Asset, ClientOrderId, ExchangeOrderId, Symbol, TradeId
@@ -30,6 +37,7 @@ from tradeguard.exchange.reports import (
 )
 
 __all__ = [
+    "MAX_PLAUSIBLE_AMOUNT",
     "PRECISION_DECIMAL_PLACES",
     "PRECISION_SIGNIFICANT_DIGITS",
     "PRECISION_TICK_SIZE",
@@ -42,6 +50,7 @@ __all__ = [
     "parse_ticker",
     "parse_trade",
     "to_decimal",
+    "validate_id",
 ]
 
 # ccxt's precision modes (ccxt.base.decimal_to_precision), repeated here so this
@@ -53,16 +62,43 @@ PRECISION_TICK_SIZE = 4
 _NS_PER_MS = 1_000_000
 _BALANCE_META_KEYS = frozenset({"info", "free", "used", "total", "timestamp", "datetime", "debt"})
 
-# ccxt's unified order statuses. "open" is split by the filled quantity; "canceling"
-# (Binance PENDING_CANCEL) can still fill, so it stays open until the exchange says so.
-_OPEN_STATUSES = frozenset({"open", "canceling"})
-_TERMINAL_STATUSES: Mapping[str, OrderStatus] = {
+MAX_PLAUSIBLE_AMOUNT: Final = Decimal(10) ** 18
+"""No quantity, price or balance of any listed asset comes near this (the largest token
+supplies are ~1e15): a bigger number is a garbled answer, never money to adopt."""
+
+# Order statuses: ccxt's unified ones, and the exchange's own that ccxt passes through
+# unmapped (ccxt's binance table lacks PENDING_NEW). None means "still working", split
+# into OPEN / PARTIALLY_FILLED by the filled quantity. "canceling" (PENDING_CANCEL) can
+# still fill, so it stays open until the exchange says otherwise; PENDING_NEW is
+# accepted but not yet working (the pending leg of an order list): it exists and can be
+# canceled. Binance documents, spot: NEW PENDING_NEW PARTIALLY_FILLED FILLED CANCELED
+# PENDING_CANCEL REJECTED EXPIRED EXPIRED_IN_MATCH; USD-M: the same without the pending
+# ones.
+_WORKING = None
+_STATUSES: Mapping[str, OrderStatus | None] = {
+    # ccxt unified
+    "open": _WORKING,
+    "canceling": _WORKING,
     "closed": OrderStatus.FILLED,
     "canceled": OrderStatus.CANCELED,
     "cancelled": OrderStatus.CANCELED,
     "expired": OrderStatus.EXPIRED,
     "rejected": OrderStatus.REJECTED,
+    # Binance spot and USD-M, as the exchange spells them
+    "NEW": _WORKING,
+    "PENDING_NEW": _WORKING,
+    "PARTIALLY_FILLED": _WORKING,
+    "PENDING_CANCEL": _WORKING,
+    "FILLED": OrderStatus.FILLED,
+    "CANCELED": OrderStatus.CANCELED,
+    "REJECTED": OrderStatus.REJECTED,
+    "EXPIRED": OrderStatus.EXPIRED,
+    "EXPIRED_IN_MATCH": OrderStatus.EXPIRED,
 }
+# An id is printable text without blanks, of a sane length; a numeric id is a positive
+# integer (Binance: orderId/tradeId start at 1; 0 and -1 are "none" placeholders).
+_ID_TEXT = re.compile(r"[!-~]{1,64}")
+_NUMERIC = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # ccxt order types tradeguard understands; "limit_maker" is a post-only limit order.
 _ORDER_TYPES: Mapping[str, OrderType] = {
     "limit": OrderType.LIMIT,
@@ -101,23 +137,68 @@ def _opt_decimal(value: Any, *, field: str, call: str, what: str) -> Decimal | N
     return None if value is None else to_decimal(value, field=field, call=call, what=what)
 
 
+def _quantity(value: Any, *, field: str, call: str, what: str, positive: bool = False) -> Decimal:
+    """An amount, price or balance: finite, >= 0 (> 0 if ``positive``), plausible."""
+    number = to_decimal(value, field=field, call=call, what=what)
+    if number < 0 or (positive and number == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise _fail(call, what, field, f"must be {bound}, got {value!r}")
+    if number > MAX_PLAUSIBLE_AMOUNT:
+        raise _fail(call, what, field, f"is implausibly large: {value!r}")
+    return number
+
+
+def _opt_quantity(value: Any, *, field: str, call: str, what: str) -> Decimal | None:
+    return None if value is None else _quantity(value, field=field, call=call, what=what)
+
+
+def _price_or_none(value: Any, *, field: str, call: str, what: str) -> Decimal | None:
+    """A price that may be absent; exchanges send 0 (or "0") for "no price"."""
+    number = _opt_quantity(value, field=field, call=call, what=what)
+    return None if number is None or number == 0 else number
+
+
+def validate_id(value: Any, *, field: str, call: str, what: str) -> str:
+    """An exchange id (order or trade) as text; garbled or placeholder ids are errors.
+
+    ccxt hands ids over as strings; an int is accepted too. Numeric ids must be positive
+    integers, because Binance's ids are, and 0 / -1 are its "no id" placeholders.
+    """
+    if value is None or value == "":
+        raise _fail(call, what, field, "is missing")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _fail(call, what, field, f"is not a valid id: {value!r}")
+    text = str(value)
+    if _ID_TEXT.fullmatch(text) is None:
+        raise _fail(call, what, field, f"is not a valid id: {value!r}")
+    if _NUMERIC.fullmatch(text) is not None and (not text.isdigit() or int(text) <= 0):
+        raise _fail(call, what, field, f"is not a valid id (positive integer): {value!r}")
+    return text
+
+
 def ms_to_ns(ms: Any, *, field: str = "timestamp", call: str = "parse") -> int:
     """Milliseconds (ccxt's unit) to integer nanoseconds."""
     if isinstance(ms, bool) or not isinstance(ms, int | float | str):
         raise _fail(call, "value", field, f"is not a timestamp: {ms!r}")
     try:
-        return int(ms) * _NS_PER_MS
-    except ValueError as exc:
+        value = int(ms)
+    except (ValueError, OverflowError) as exc:
         raise _fail(call, "value", field, f"is not a timestamp: {ms!r}") from exc
+    if value < 0:
+        raise _fail(call, "value", field, f"is not a timestamp: {ms!r}")
+    return value * _NS_PER_MS
 
 
 def map_order_status(status: Any, filled: Decimal, *, call: str = "parse") -> OrderStatus:
-    """Map ccxt's unified status (plus the filled quantity) to an :class:`OrderStatus`."""
-    if status in _OPEN_STATUSES:
+    """Map ccxt's unified status, or the exchange's own status that ccxt passed through
+    (every Binance spot and USD-M status), plus the filled quantity, to an
+    :class:`OrderStatus`."""
+    if not isinstance(status, str) or status not in _STATUSES:
+        raise _fail(call, "order", "status", f"has an unknown value: {status!r}")
+    mapped = _STATUSES[status]
+    if mapped is None:
         return OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.OPEN
-    if isinstance(status, str) and status in _TERMINAL_STATUSES:
-        return _TERMINAL_STATUSES[status]
-    raise _fail(call, "order", "status", f"has an unknown value: {status!r}")
+    return mapped
 
 
 def _side(value: Any, *, call: str, what: str) -> Side:
@@ -206,11 +287,14 @@ def parse_order(order: Mapping[str, Any], *, now_ns: int, call: str = "fetch_ord
     there it means "outcome unknown", not "bad payload".
     """
     what = "order"
-    order_id = order.get("id")
-    if order_id in (None, ""):
-        raise _fail(call, what, "id", "is missing")
+    order_id = validate_id(order.get("id"), field="id", call=call, what=what)
     where = f"{call} order {order_id}"
-    filled = to_decimal(order.get("filled") or 0, field="filled", call=where, what=what)
+    raw_filled = order.get("filled")
+    filled = _quantity(0 if raw_filled is None else raw_filled, field="filled", call=where,
+                       what=what)
+    amount = _quantity(order.get("amount"), field="amount", call=where, what=what, positive=True)
+    if filled > amount:
+        raise _fail(where, what, "filled", f"{filled} is above the amount {amount}")
     raw_type = order.get("type")
     if not isinstance(raw_type, str) or raw_type not in _ORDER_TYPES:
         raise _fail(where, what, "type", f"has an unsupported value: {raw_type!r}")
@@ -234,11 +318,11 @@ def parse_order(order: Mapping[str, Any], *, now_ns: int, call: str = "fetch_ord
         type=order_type,
         status=map_order_status(order.get("status"), filled, call=where),
         # Some exchanges report 0 for "no price".
-        price=_opt_decimal(raw_price or None, field="price", call=where, what=what),
-        amount=to_decimal(order.get("amount"), field="amount", call=where, what=what),
+        price=_price_or_none(raw_price, field="price", call=where, what=what),
+        amount=amount,
         filled=filled,
         # ccxt computes average = cost / filled; before a fill it is 0 or None.
-        average=_opt_decimal(average or None, field="average", call=where, what=what),
+        average=_price_or_none(average, field="average", call=where, what=what),
         reduce_only=order.get("reduceOnly") is True,
         updated_ns=now_ns if updated_ms is None else ms_to_ns(updated_ms, call=where),
     )
@@ -247,7 +331,7 @@ def parse_order(order: Mapping[str, Any], *, now_ns: int, call: str = "fetch_ord
 def parse_trade(trade: Mapping[str, Any], *, call: str = "fetch_my_trades") -> TradeReport:
     """A ccxt trade dict (one of our fills) as :class:`TradeReport`."""
     what = "trade"
-    trade_id = _field(trade, "id", call=call, what=what)
+    trade_id = validate_id(trade.get("id"), field="id", call=call, what=what)
     where = f"{call} trade {trade_id}"
     fee = trade.get("fee") or {}
     fee_cost = fee.get("cost")
@@ -256,19 +340,28 @@ def parse_trade(trade: Mapping[str, Any], *, call: str = "fetch_my_trades") -> T
     taker_or_maker = trade.get("takerOrMaker")
     return TradeReport(
         trade_id=TradeId(str(trade_id)),
-        exchange_order_id=ExchangeOrderId(str(_field(trade, "order", call=where, what=what))),
+        exchange_order_id=ExchangeOrderId(
+            validate_id(trade.get("order"), field="order", call=where, what=what)
+        ),
         client_order_id=None if not client_order_id else ClientOrderId(str(client_order_id)),
         symbol=Symbol(str(_field(trade, "symbol", call=where, what=what))),
         side=_side(trade.get("side"), call=where, what=what),
-        price=to_decimal(trade.get("price"), field="price", call=where, what=what),
-        amount=to_decimal(trade.get("amount"), field="amount", call=where, what=what),
-        fee=Decimal(0)
-        if fee_cost is None
-        else to_decimal(fee_cost, field="fee.cost", call=where, what=what),
+        price=_quantity(trade.get("price"), field="price", call=where, what=what, positive=True),
+        amount=_quantity(trade.get("amount"), field="amount", call=where, what=what,
+                         positive=True),
+        fee=Decimal(0) if fee_cost is None else _fee(fee_cost, call=where),
         fee_asset=None if fee.get("currency") is None else Asset(str(fee["currency"])),
         is_maker=None if taker_or_maker is None else taker_or_maker == "maker",
         ts_ns=ms_to_ns(_field(trade, "timestamp", call=where, what=what), call=where),
     )
+
+
+def _fee(value: Any, *, call: str) -> Decimal:
+    # A fee may be negative (a maker rebate), but never garbage.
+    fee = to_decimal(value, field="fee.cost", call=call, what="trade")
+    if abs(fee) > MAX_PLAUSIBLE_AMOUNT:
+        raise _fail(call, "trade", "fee.cost", f"is implausibly large: {value!r}")
+    return fee
 
 
 def parse_balances(
@@ -286,9 +379,9 @@ def parse_balances(
         if asset in _BALANCE_META_KEYS or not isinstance(entry, Mapping):
             continue
         where = f"{call} {asset}"
-        free = _opt_decimal(entry.get("free"), field="free", call=where, what="balance")
-        used = _opt_decimal(entry.get("used"), field="used", call=where, what="balance")
-        total = _opt_decimal(entry.get("total"), field="total", call=where, what="balance")
+        free = _opt_quantity(entry.get("free"), field="free", call=where, what="balance")
+        used = _opt_quantity(entry.get("used"), field="used", call=where, what="balance")
+        total = _opt_quantity(entry.get("total"), field="total", call=where, what="balance")
         if total is None and free is not None and used is not None:
             total = free + used
         if total is None:
@@ -310,9 +403,15 @@ def parse_position(position: Mapping[str, Any], *, call: str = "fetch_positions"
     what = "position"
     symbol = Symbol(str(_field(position, "symbol", call=call, what=what)))
     where = f"{call} {symbol}"
-    contracts = to_decimal(position.get("contracts"), field="contracts", call=where, what=what)
-    contract_size = to_decimal(
-        position.get("contractSize") or 1, field="contractSize", call=where, what=what
+    # ccxt reports the size unsigned in "contracts" and the direction in "side".
+    contracts = _quantity(
+        abs(to_decimal(position.get("contracts"), field="contracts", call=where, what=what)),
+        field="contracts", call=where, what=what,
+    )
+    raw_size = position.get("contractSize")
+    contract_size = _quantity(
+        1 if raw_size is None else raw_size, field="contractSize", call=where, what=what,
+        positive=True,
     )
     size = abs(contracts) * contract_size
     side = position.get("side")
@@ -323,17 +422,27 @@ def parse_position(position: Mapping[str, Any], *, call: str = "fetch_positions"
     return PositionReport(
         symbol=symbol,
         size=size,
-        entry_price=to_decimal(
-            position.get("entryPrice") or 0, field="entryPrice", call=where, what=what
-        ),
-        mark_price=_opt_decimal(
+        entry_price=_price_or_none(
+            position.get("entryPrice"), field="entryPrice", call=where, what=what
+        )
+        or Decimal(0),
+        mark_price=_price_or_none(
             position.get("markPrice"), field="markPrice", call=where, what=what
         ),
-        unrealized_pnl=to_decimal(
-            position.get("unrealizedPnl") or 0, field="unrealizedPnl", call=where, what=what
-        ),
-        leverage=_opt_decimal(position.get("leverage"), field="leverage", call=where, what=what),
+        unrealized_pnl=_pnl(position.get("unrealizedPnl"), call=where),
+        leverage=_price_or_none(position.get("leverage"), field="leverage", call=where,
+                                what=what),
     )
+
+
+def _pnl(value: Any, *, call: str) -> Decimal:
+    # Signed (a loss is negative), but finite and plausible.
+    pnl = Decimal(0) if value is None else to_decimal(
+        value, field="unrealizedPnl", call=call, what="position"
+    )
+    if abs(pnl) > MAX_PLAUSIBLE_AMOUNT:
+        raise _fail(call, "position", "unrealizedPnl", f"is implausibly large: {value!r}")
+    return pnl
 
 
 def parse_ticker(
@@ -347,9 +456,9 @@ def parse_ticker(
     symbol = Symbol(str(_field(ticker, "symbol", call=call, what=what)))
     where = f"{call} {symbol}"
     # Some exchanges send 0 for "no quote"; treat it as absent, never as a price.
-    bid = _opt_decimal(ticker.get("bid") or None, field="bid", call=where, what=what)
-    ask = _opt_decimal(ticker.get("ask") or None, field="ask", call=where, what=what)
-    last = _opt_decimal(ticker.get("last") or None, field="last", call=where, what=what)
+    bid = _price_or_none(ticker.get("bid"), field="bid", call=where, what=what)
+    ask = _price_or_none(ticker.get("ask"), field="ask", call=where, what=what)
+    last = _price_or_none(ticker.get("last"), field="last", call=where, what=what)
     if last is None and (bid is None or ask is None):
         raise _fail(where, what, "last", "is missing and bid/ask are incomplete")
     if bid is not None and ask is not None and bid > ask:

@@ -2,7 +2,10 @@
 
 Every fetch is tried; one that raises a tradeguard ``ExchangeError`` is recorded in
 ``failures`` with its error and the rest continue, so one broken endpoint makes the
-run incomplete instead of aborting it (and never makes it look clean).
+run incomplete instead of aborting it (and never makes it look clean). A list answer
+with some unreadable records (``PartialAnswerError``: open orders, order history) is
+used for the records that were readable, and each unreadable one is recorded as a
+failure of its own, so one garbled order leaves just that order unchecked.
 
 The order of the fetches matters for races with a live account:
 
@@ -27,6 +30,7 @@ from tradeguard.domain.ids import ClientOrderId, ExchangeOrderId, Symbol
 from tradeguard.domain.orders import OPEN_STATUSES, Order
 from tradeguard.domain.state import SessionState
 from tradeguard.errors import ExchangeError, OrderNotFoundError
+from tradeguard.exchange.errors import PartialAnswerError
 from tradeguard.exchange.gateway import ExchangeGateway
 from tradeguard.exchange.reports import MarketInfo, OrderReport, PositionReport
 from tradeguard.reconcile.snapshot import (
@@ -88,6 +92,28 @@ class _Fetcher:
             self.fail(what, exc, symbol=symbol, client_order_id=client_order_id)
             return None
 
+    async def attempt_orders(
+        self, what: str, call: Callable[[], Awaitable[T]], *, symbol: str | None = None
+    ) -> T | list[OrderReport] | None:
+        """Like ``attempt`` for a list of orders; a partly unreadable list gives its
+        readable records, each unreadable one recorded as a failure of its own."""
+        try:
+            return await call()
+        except PartialAnswerError as exc:
+            for record in exc.unreadable:
+                self.failures.append(
+                    FetchFailure(
+                        what=what,
+                        symbol=record.symbol or symbol,
+                        error=f"record {record.record_id or '(no id)'} unreadable: {record.error}",
+                        error_type=type(exc).__name__,
+                    )
+                )
+            return list(exc.reports)
+        except ExchangeError as exc:
+            self.fail(what, exc, symbol=symbol)
+            return None
+
     def fail(
         self,
         what: str,
@@ -125,7 +151,9 @@ async def fetch_snapshot(
     markets: Mapping[str, MarketInfo] = (
         await fetcher.attempt("markets", gateway.load_markets) or {}
     )
-    open_all = await fetcher.attempt("open_orders", lambda: gateway.fetch_open_orders(None))
+    open_all = await fetcher.attempt_orders(
+        "open_orders", lambda: gateway.fetch_open_orders(None)
+    )
     wanted = symbols_to_check(state, symbols, open_all or ())
     perpetuals = sorted(
         {s for s, m in markets.items() if m.kind is MarketKind.PERPETUAL}
@@ -272,23 +300,24 @@ async def _history(
 ) -> list[Order]:
     """Fetch the symbol's order history; returns the orders it did not cover."""
     since = min(order.created_ns for order in orders) - HISTORY_MARGIN_NS
-    page = await fetcher.attempt(
+    answer = await fetcher.attempt_orders(
         "orders", lambda: fetcher.gateway.fetch_orders_since(symbol, since), symbol=symbol
     )
-    if page is None:
+    if answer is None:
         return orders  # fall back to one lookup each
+    history = tuple(answer) if isinstance(answer, list) else answer.orders
     part = parts.get(symbol) or SymbolSnapshot(symbol=symbol)
     parts[symbol] = SymbolSnapshot(
         symbol=symbol,
         kind=part.kind,
         open_orders=part.open_orders,
-        orders=page.orders,
+        orders=history,
         orders_since_ns=since,
         trades=part.trades,
         trade_cursor=part.trade_cursor,
     )
-    ids = {report.exchange_order_id for report in page.orders}
-    clients = {report.client_order_id for report in page.orders}
+    ids = {report.exchange_order_id for report in history}
+    clients = {report.client_order_id for report in history}
     return [
         order
         for order in orders
