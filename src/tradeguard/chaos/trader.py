@@ -155,6 +155,7 @@ class SendFirstSender(OrderSender):
         price: Decimal | None = None,
         *,
         reduce_only: bool = False,
+        trigger_price: Decimal | None = None,
     ) -> Order:
         """Send, then journal intent and outcome together (the bug under test)."""
         self._check_not_blocked(symbol)
@@ -170,10 +171,12 @@ class SendFirstSender(OrderSender):
             amount=amount,
             price=price,
             reduce_only=reduce_only,
+            trigger_price=trigger_price,
         )
         try:
             report = await self.gateway.create_order(
-                symbol, side, order_type, amount, price, client_order_id=cid
+                symbol, side, order_type, amount, price, client_order_id=cid,
+                trigger_price=trigger_price,
             )
         except ExchangeError as exc:
             outcome: Any = OrderRejected(ts_ns=time.time_ns(), client_order_id=cid, reason=str(exc))

@@ -50,7 +50,7 @@ from tradeguard.exchange.errors import (
     describe_call,
     translate_error,
 )
-from tradeguard.exchange.orders import validate_order
+from tradeguard.exchange.orders import ccxt_order_type, validate_order
 from tradeguard.exchange.pacing import TokenBucket
 from tradeguard.exchange.paging import FetchPage, fetch_all_by_id, fetch_all_by_time
 from tradeguard.exchange.parsing import (
@@ -456,12 +456,14 @@ class CcxtGateway:
         *,
         client_order_id: str,
         reduce_only: bool = False,
+        trigger_price: Decimal | None = None,
     ) -> OrderReport:
         """Submit one order under our client order id; sent at most once (plus -1021).
 
         Checked locally first (``InvalidOrderError``, nothing sent): known market, a
         limit price for limit orders only, amount and price on the market's step and
-        tick (ccxt would silently truncate them), reduce-only only on perpetuals.
+        tick (ccxt would silently truncate them), reduce-only only on perpetuals, a
+        trigger price for (spot) stop and take-profit orders only.
         """
         prefix = describe_call(self.exchange_id, "create_order", symbol, client_order_id)
         markets = await self.load_markets()
@@ -474,8 +476,10 @@ class CcxtGateway:
             price,
             reduce_only=reduce_only,
             context=prefix,
+            trigger_price=trigger_price,
         )
-        params: dict[str, Any] = {"clientOrderId": client_order_id}
+        ccxt_type, trigger_params = ccxt_order_type(type, trigger_price)
+        params: dict[str, Any] = {"clientOrderId": client_order_id, **trigger_params}
         if reduce_only:
             params["reduceOnly"] = True
         raw = await self._call(
@@ -483,7 +487,7 @@ class CcxtGateway:
             CallKind.SUBMIT,
             lambda: self._exchange.create_order(
                 symbol,
-                type.value,
+                ccxt_type,
                 side.value,
                 # Decimal text, exact: ccxt's amount/price_to_precision take strings.
                 str(amount),

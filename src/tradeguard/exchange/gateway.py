@@ -101,8 +101,12 @@ class ExchangeGateway(Protocol):
         *,
         client_order_id: str,
         reduce_only: bool = False,
+        trigger_price: Decimal | None = None,
     ) -> OrderReport:
-        """Submit one order under our client order id; never retried on ambiguity."""
+        """Submit one order under our client order id; never retried on ambiguity.
+
+        ``trigger_price`` is the stop price of a stop or take-profit ``type``.
+        """
         ...
 
     async def cancel_order(

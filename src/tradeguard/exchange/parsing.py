@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-from tradeguard.domain.enums import MarketKind, OrderStatus, OrderType, Side
+from tradeguard.domain.enums import LIMIT_PRICE_TYPES, MarketKind, OrderStatus, OrderType, Side
 from tradeguard.domain.ids import Asset, ClientOrderId, ExchangeOrderId, Symbol, TradeId
 from tradeguard.errors import ExchangeError
 from tradeguard.exchange.reports import (
@@ -100,10 +100,40 @@ _STATUSES: Mapping[str, OrderStatus | None] = {
 _ID_TEXT = re.compile(r"[!-~]{1,64}")
 _NUMERIC = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # ccxt order types tradeguard understands; "limit_maker" is a post-only limit order.
+# ccxt folds Binance's stop and take-profit types into "market" and "limit" (keeping
+# the stop price in "triggerPrice"); some ccxt classes name trigger types themselves.
 _ORDER_TYPES: Mapping[str, OrderType] = {
     "limit": OrderType.LIMIT,
     "limit_maker": OrderType.LIMIT,
     "market": OrderType.MARKET,
+    "stop_market": OrderType.STOP_MARKET,
+    "stop_limit": OrderType.STOP_LIMIT,
+    "stop_loss": OrderType.STOP_MARKET,
+    "stop_loss_limit": OrderType.STOP_LIMIT,
+    "take_profit_market": OrderType.TAKE_PROFIT_MARKET,
+    "take_profit_limit": OrderType.TAKE_PROFIT_LIMIT,
+    "trailing_stop_market": OrderType.TRAILING_STOP_MARKET,
+}
+# Binance's own type (the raw ``info.type``) and ccxt's folded type -> tradeguard's.
+# TAKE_PROFIT is a market order on spot and a limit order on USD-M futures; ccxt's
+# folded type (decided by the market kind) tells the two apart.
+_BINANCE_TYPES: Mapping[tuple[str, str], OrderType] = {
+    ("STOP_LOSS", "market"): OrderType.STOP_MARKET,  # spot
+    ("STOP_LOSS_LIMIT", "limit"): OrderType.STOP_LIMIT,  # spot
+    ("TAKE_PROFIT", "market"): OrderType.TAKE_PROFIT_MARKET,  # spot
+    ("TAKE_PROFIT_LIMIT", "limit"): OrderType.TAKE_PROFIT_LIMIT,  # spot
+    ("STOP_MARKET", "market"): OrderType.STOP_MARKET,  # futures
+    ("STOP", "limit"): OrderType.STOP_LIMIT,  # futures
+    ("TAKE_PROFIT_MARKET", "market"): OrderType.TAKE_PROFIT_MARKET,  # futures
+    ("TAKE_PROFIT", "limit"): OrderType.TAKE_PROFIT_LIMIT,  # futures
+    ("TRAILING_STOP_MARKET", "market"): OrderType.TRAILING_STOP_MARKET,  # futures
+}
+# (folded type, is a take profit) -> trigger type, for ccxt classes without raw types.
+_FOLDED_TRIGGER: Mapping[tuple[OrderType, bool], OrderType] = {
+    (OrderType.MARKET, False): OrderType.STOP_MARKET,
+    (OrderType.LIMIT, False): OrderType.STOP_LIMIT,
+    (OrderType.MARKET, True): OrderType.TAKE_PROFIT_MARKET,
+    (OrderType.LIMIT, True): OrderType.TAKE_PROFIT_LIMIT,
 }
 
 
@@ -279,6 +309,57 @@ def _client_order_id(order: Mapping[str, Any]) -> ClientOrderId | None:
     return None if value in (None, "") else ClientOrderId(str(value))
 
 
+def _trigger_or_none(value: Any, *, field: str, where: str) -> Decimal | None:
+    """A trigger price that may be absent (Binance sends "0" or "" for none)."""
+    number = _opt_decimal(value if value != "" else None, field=field, call=where, what="order")
+    if number is None or number == 0:
+        return None
+    if number < 0:
+        raise _fail(where, "order", field, f"must be > 0, got {value!r}")
+    return number
+
+
+def _order_terms(order: Mapping[str, Any], *, where: str) -> tuple[OrderType, Decimal | None]:
+    """The order's type and trigger price, with stops and take profits told apart.
+
+    Binance's raw type in ``info`` is read first (ccxt folds it away); otherwise a
+    ``triggerPrice`` (or ``stopPrice``) on a folded "market"/"limit" order marks a stop,
+    or a take profit when ccxt also gives ``takeProfitPrice``. A trailing stop's
+    trigger is its activation price (its moving stop price is not a term of the order).
+    """
+    raw_type = order.get("type")
+    if not isinstance(raw_type, str) or raw_type not in _ORDER_TYPES:
+        raise _fail(where, "order", "type", f"has an unsupported value: {raw_type!r}")
+    folded = _ORDER_TYPES[raw_type]
+    raw_info = order.get("info")
+    info: Mapping[str, Any] = raw_info if isinstance(raw_info, Mapping) else {}
+    trigger_value = order.get("triggerPrice")
+    if trigger_value is None:
+        trigger_value = order.get("stopPrice")
+    trigger = _trigger_or_none(trigger_value, field="triggerPrice", where=where)
+    # Plain orders name it "type"; algo (conditional) orders "orderType"; portfolio
+    # margin strategies "strategyType".
+    named = (
+        _BINANCE_TYPES.get((info[key], raw_type))
+        for key in ("type", "orderType", "strategyType")
+        if isinstance(info.get(key), str)
+    )
+    binance_type = next((found for found in named if found is not None), None)
+    if binance_type is not None:
+        order_type = binance_type
+    elif trigger is not None and folded in (OrderType.MARKET, OrderType.LIMIT):
+        take_profit = order.get("takeProfitPrice") is not None
+        order_type = _FOLDED_TRIGGER[(folded, take_profit)]
+    else:
+        order_type = folded
+    if order_type is OrderType.TRAILING_STOP_MARKET:
+        activation = info.get("activatePrice", info.get("activationPrice"))
+        trigger = _trigger_or_none(activation, field="info.activatePrice", where=where)
+    elif order_type is OrderType.LIMIT or order_type is OrderType.MARKET:
+        trigger = None
+    return order_type, trigger
+
+
 def parse_order(order: Mapping[str, Any], *, now_ns: int, call: str = "fetch_order") -> OrderReport:
     """A ccxt order dict as :class:`OrderReport`.
 
@@ -295,9 +376,7 @@ def parse_order(order: Mapping[str, Any], *, now_ns: int, call: str = "fetch_ord
     amount = _quantity(order.get("amount"), field="amount", call=where, what=what, positive=True)
     if filled > amount:
         raise _fail(where, what, "filled", f"{filled} is above the amount {amount}")
-    raw_type = order.get("type")
-    if not isinstance(raw_type, str) or raw_type not in _ORDER_TYPES:
-        raise _fail(where, what, "type", f"has an unsupported value: {raw_type!r}")
+    order_type, trigger_price = _order_terms(order, where=where)
     updated_ms = next(
         (
             order[key]
@@ -307,9 +386,9 @@ def parse_order(order: Mapping[str, Any], *, now_ns: int, call: str = "fetch_ord
         None,
     )
     average = order.get("average")
-    order_type = _ORDER_TYPES[raw_type]
-    # ccxt fills a market order's price from its average; it has no limit price.
-    raw_price = None if order_type is OrderType.MARKET else order.get("price")
+    # ccxt fills a market order's price from its average; it has no limit price (nor
+    # has a stop or take profit that executes at market: Binance sends price 0).
+    raw_price = order.get("price") if order_type in LIMIT_PRICE_TYPES else None
     return OrderReport(
         client_order_id=_client_order_id(order),
         exchange_order_id=ExchangeOrderId(str(order_id)),
@@ -325,6 +404,7 @@ def parse_order(order: Mapping[str, Any], *, now_ns: int, call: str = "fetch_ord
         average=_price_or_none(average, field="average", call=where, what=what),
         reduce_only=order.get("reduceOnly") is True,
         updated_ns=now_ns if updated_ms is None else ms_to_ns(updated_ms, call=where),
+        trigger_price=trigger_price,
     )
 
 

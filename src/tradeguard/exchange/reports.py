@@ -57,7 +57,9 @@ class OrderReport(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     ``status`` is mapped from the exchange's status: an open order with a fill is
     PARTIALLY_FILLED; a canceled order keeps its ``filled`` quantity. ``price`` is None
-    for market orders; ``average`` is None before the first fill.
+    for market orders; ``average`` is None before the first fill. ``trigger_price``
+    is the stop price of a stop or take-profit order (``type`` says which kind); None
+    for ordinary orders and for a trailing stop without an activation price.
     """
 
     client_order_id: ClientOrderId | None
@@ -72,6 +74,7 @@ class OrderReport(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     average: Decimal | None
     reduce_only: bool
     updated_ns: int
+    trigger_price: Decimal | None = None
 
     @property
     def remaining(self) -> Decimal:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final
 
-from tradeguard.domain.enums import FlagSeverity, MarketKind, OrderStatus, OrderType
+from tradeguard.domain.enums import LIMIT_PRICE_TYPES, FlagSeverity, MarketKind, OrderStatus
 from tradeguard.domain.events import (
     AnyEvent,
     ExternalOrderAdopted,
@@ -26,10 +26,11 @@ from tradeguard.domain.events import (
     OrderNotPlaced,
     OrderOutcomeUnknown,
     OrderStateCorrected,
+    OrderTermsCorrected,
     TradeCursorAdvanced,
 )
 from tradeguard.domain.ids import Asset, ClientOrderId, ExchangeOrderId, Symbol
-from tradeguard.domain.orders import OPEN_STATUSES, Order
+from tradeguard.domain.orders import OPEN_STATUSES, Order, order_shape_problem
 from tradeguard.domain.state import SessionState
 from tradeguard.errors import DomainError
 from tradeguard.exchange.reports import OrderReport
@@ -38,6 +39,7 @@ from tradeguard.reconcile.discrepancies import (
     ACTION_ADOPTED,
     ACTION_ALREADY_FLAGGED,
     ACTION_CORRECTED,
+    ACTION_CORRECTED_AND_FLAGGED,
     ACTION_FLAGGED,
     ACTION_NOT_PLACED,
     ACTION_WAITING,
@@ -46,6 +48,7 @@ from tradeguard.reconcile.discrepancies import (
     Flagger,
     ReconcileOutcome,
     StateMismatch,
+    TermsMismatch,
     Unchecked,
     UnknownResolved,
     VanishedOrder,
@@ -60,6 +63,8 @@ _UNSETTLED: Final = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN})
 _CHECKED_STATUSES: Final = OPEN_STATUSES | _UNSETTLED
 _EXTERNAL_ACTIONS: Final = ("adopt", "cancel_on_exchange", "ignore")
 _VANISHED_ACTIONS: Final = ("mark_canceled", "investigate")
+# The exchange's terms are already adopted: a person acknowledges or looks into it.
+_TERMS_ACTIONS: Final = ("acknowledge", "investigate")
 
 
 def diff(
@@ -241,6 +246,57 @@ class _Diff:
         return events
 
     def _compare(self, order: Order, report: OrderReport) -> list[AnyEvent]:
+        terms = self._compare_terms(order, report)
+        return terms + self._compare_state(order, report)
+
+    def _compare_terms(self, order: Order, report: OrderReport) -> list[AnyEvent]:
+        """A stop that is not a stop on the exchange (or a moved trigger) is adopted
+        from the exchange and flagged: the protection the journal promises is not there.
+        """
+        current = self.working.orders[order.client_order_id]
+        same_type = current.order_type is report.type
+        if same_type and current.trigger_price == report.trigger_price:
+            return []
+        # Only a type change brings the exchange's limit price (ours may be None).
+        price = (
+            current.price
+            if same_type
+            else report.price if report.type in LIMIT_PRICE_TYPES else None
+        )
+        cause = (
+            f"exchange holds {report.type.value} trigger {report.trigger_price}, journal "
+            f"has {current.order_type.value} trigger {current.trigger_price}"
+        )
+        event = OrderTermsCorrected(
+            ts_ns=self.ts, client_order_id=order.client_order_id, order_type=report.type,
+            price=price, trigger_price=report.trigger_price, cause=cause,
+        )
+        if not self._apply(event):
+            return []
+        fid, raised = self.flagger.raise_flag(
+            kind="order_terms_mismatch",
+            subject=order.client_order_id,
+            detail=f"{report.type.value}:{report.trigger_price}",
+            severity=FlagSeverity.WARNING,
+            symbol=order.symbol,
+            message=f"order {order.client_order_id} on {order.symbol}: {cause}",
+            actions=_TERMS_ACTIONS,
+        )
+        self.found.append(
+            TermsMismatch(
+                symbol=order.symbol,
+                action=ACTION_CORRECTED_AND_FLAGGED if raised else ACTION_CORRECTED,
+                client_order_id=order.client_order_id,
+                exchange_order_id=report.exchange_order_id,
+                local_type=current.order_type, exchange_type=report.type,
+                local_trigger=current.trigger_price, exchange_trigger=report.trigger_price,
+                local_price=current.price, exchange_price=report.price,
+                flag_id=fid,
+            )
+        )
+        return [event]
+
+    def _compare_state(self, order: Order, report: OrderReport) -> list[AnyEvent]:
         current = self.working.orders[order.client_order_id]
         unsettled = order.status in _UNSETTLED
         if report.is_open and current.filled > report.filled:
@@ -364,7 +420,10 @@ class _Diff:
         return events
 
     def _external(self, report: OrderReport, kind: MarketKind | None) -> list[AnyEvent]:
-        adoptable = report.type is not OrderType.LIMIT or report.price is not None
+        adoptable = (
+            order_shape_problem(report.type, report.amount, report.price, report.trigger_price)
+            is None
+        )
         if self.policy.external_orders == "adopt" and adoptable:
             cid = report.client_order_id
             if cid is None or cid in self.working.orders:
@@ -374,7 +433,7 @@ class _Diff:
                 exchange_order_id=report.exchange_order_id, symbol=report.symbol,
                 kind=kind or _kind_of(self.state, report.symbol), side=report.side,
                 order_type=report.type, amount=report.amount, price=report.price,
-                status=report.status, filled=report.filled,
+                trigger_price=report.trigger_price, status=report.status, filled=report.filled,
                 cause="open on the exchange, not placed by this session (policy: adopt)",
             )
             if self._apply(event):
@@ -388,8 +447,9 @@ class _Diff:
             symbol=report.symbol,
             message=(
                 f"order {report.exchange_order_id} ({report.side.value} {report.amount} "
-                f"{report.symbol} @ {report.price}) is open on the exchange but was not "
-                "placed by this session"
+                f"{report.symbol} {report.type.value} @ {report.price}"
+                + (f" trigger {report.trigger_price}" if report.trigger_price else "")
+                + ") is open on the exchange but was not placed by this session"
             ),
             actions=_EXTERNAL_ACTIONS,
         )
@@ -403,6 +463,7 @@ class _Diff:
             symbol=report.symbol, action=action, exchange_order_id=report.exchange_order_id,
             client_order_id=report.client_order_id, side=report.side, amount=report.amount,
             price=report.price, status=report.status, filled=report.filled, flag_id=fid,
+            order_type=report.type, trigger_price=report.trigger_price,
         )
 
     def _cursors(self) -> list[AnyEvent]:

@@ -12,7 +12,7 @@ from typing import Final
 
 import msgspec
 
-from tradeguard.domain.enums import FlagSeverity, OrderStatus, Side
+from tradeguard.domain.enums import FlagSeverity, OrderStatus, OrderType, Side
 from tradeguard.domain.events import AnyEvent, FlagRaised
 from tradeguard.domain.ids import FlagId, Symbol
 from tradeguard.domain.state import SessionState
@@ -35,6 +35,7 @@ __all__ = [
     "PositionMismatch",
     "ReconcileOutcome",
     "StateMismatch",
+    "TermsMismatch",
     "Unchecked",
     "UnknownResolved",
     "VanishedOrder",
@@ -93,6 +94,22 @@ class StateMismatch(_Discrepancy, frozen=True, kw_only=True, tag="state_mismatch
     exchange_filled: Decimal
 
 
+class TermsMismatch(_Discrepancy, frozen=True, kw_only=True, tag="terms_mismatch"):
+    """A known order whose type or trigger price differs from the exchange's: a stop we
+    journaled that the exchange holds as an ordinary order, or a trigger that moved.
+    The exchange's terms are adopted and a person is told (``flag_id``)."""
+
+    client_order_id: str
+    exchange_order_id: str | None
+    local_type: OrderType
+    exchange_type: OrderType
+    local_trigger: Decimal | None
+    exchange_trigger: Decimal | None
+    local_price: Decimal | None
+    exchange_price: Decimal | None
+    flag_id: str | None = None
+
+
 class UnknownResolved(_Discrepancy, frozen=True, kw_only=True, tag="unknown_resolved"):
     """A PENDING_SUBMIT/UNKNOWN order settled: found (adopted) or absent (not placed)."""
 
@@ -114,6 +131,8 @@ class ExternalOrder(_Discrepancy, frozen=True, kw_only=True, tag="external_order
     status: OrderStatus
     filled: Decimal
     flag_id: str | None = None
+    order_type: OrderType | None = None
+    trigger_price: Decimal | None = None
 
 
 class VanishedOrder(_Discrepancy, frozen=True, kw_only=True, tag="vanished_order"):
@@ -162,6 +181,7 @@ class BalanceMismatch(_Discrepancy, frozen=True, kw_only=True, tag="balance_mism
 Discrepancy = (
     MissingFill
     | StateMismatch
+    | TermsMismatch
     | UnknownResolved
     | ExternalOrder
     | VanishedOrder

@@ -128,8 +128,11 @@ class OrderSender:
         price: Decimal | None = None,
         *,
         reduce_only: bool = False,
+        trigger_price: Decimal | None = None,
     ) -> Order:
         """Journal the intent, send it, journal the outcome; returns the order after it.
+
+        ``trigger_price`` is the stop price of a stop or take-profit ``order_type``.
 
         Raises ``OrderBlockedError`` (nothing journaled) while a flag blocks ``symbol``,
         and ``DomainError`` for an intent that does not fit (unknown symbol, bad amount).
@@ -155,6 +158,7 @@ class OrderSender:
             amount=amount,
             price=price,
             reduce_only=reduce_only,
+            trigger_price=trigger_price,
         )
         self.in_flight.add(client_id)
         try:
@@ -179,6 +183,7 @@ class OrderSender:
                 intent.price,
                 client_order_id=cid,
                 reduce_only=intent.reduce_only,
+                trigger_price=intent.trigger_price,
             )
         except _DEFINITE_REJECTIONS as exc:
             await self._outcome(

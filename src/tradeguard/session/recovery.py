@@ -15,7 +15,7 @@ from typing import Final, Literal
 
 import msgspec
 
-from tradeguard.domain.enums import OrderStatus, OrderType, Side
+from tradeguard.domain.enums import TRIGGER_TYPES, OrderStatus, OrderType, Side
 from tradeguard.domain.orders import Order
 from tradeguard.domain.state import SessionState
 from tradeguard.session.config import DEFAULT_PRIORITY, PriorityCriterion
@@ -38,7 +38,9 @@ class RecoveryAction(msgspec.Struct, frozen=True, kw_only=True):
     """One trade-recovery step: re-send a cancel, or resubmit a not-placed order.
 
     ``closing``: the order reduces the current position of its symbol. ``notional``:
-    amount times limit price (or the reference price for a market order; 0 unknown).
+    amount times limit price (else the trigger price of a stop, else the reference
+    price for a market order; 0 unknown). ``trigger_price`` keeps a resubmitted stop
+    or take profit a resting trigger order instead of an order that executes at once.
     """
 
     kind: Literal["cancel", "resubmit"]
@@ -51,11 +53,19 @@ class RecoveryAction(msgspec.Struct, frozen=True, kw_only=True):
     reduce_only: bool
     closing: bool
     notional: Decimal
+    trigger_price: Decimal | None = None
 
     @property
     def risk_reducing(self) -> bool:
-        """Cancels, reduce-only orders and orders closing a position."""
+        """Cancels, reduce-only orders and orders closing a position (protective stops
+        and take profits among them)."""
         return self.kind == "cancel" or self.reduce_only or self.closing
+
+    @property
+    def protective(self) -> bool:
+        """A stop or take profit that closes or reduces the position: a resubmit that
+        puts protection back."""
+        return self.order_type in TRIGGER_TYPES and (self.reduce_only or self.closing)
 
 
 def _closes_position(order: Order, state: SessionState) -> bool:
@@ -73,7 +83,11 @@ def _action(
     state: SessionState,
     reference_prices: Mapping[str, Decimal],
 ) -> RecoveryAction:
-    price = order.price if order.price is not None else reference_prices.get(order.symbol)
+    price = order.price
+    if price is None:
+        price = order.trigger_price  # a stop executes around its trigger
+    if price is None:
+        price = reference_prices.get(order.symbol)
     return RecoveryAction(
         kind=kind,
         client_order_id=order.client_order_id,
@@ -83,6 +97,7 @@ def _action(
         amount=order.remaining,
         price=order.price,
         reduce_only=order.reduce_only,
+        trigger_price=order.trigger_price,
         closing=_closes_position(order, state),
         notional=Decimal(0) if price is None else abs(order.remaining * price),
     )

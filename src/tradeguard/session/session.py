@@ -272,6 +272,7 @@ class Session:
                         action.amount,
                         action.price,
                         reduce_only=action.reduce_only,
+                        trigger_price=action.trigger_price,
                     )
             except TradeguardError as exc:  # one failed step must not stop the others
                 errors.append(f"{action.kind} {action.client_order_id}: {exc}")
@@ -336,17 +337,27 @@ class Session:
         price: Decimal | None = None,
         *,
         reduce_only: bool = False,
+        trigger_price: Decimal | None = None,
     ) -> Order:
         """Place an order write-ahead; returns it after the exchange's answer.
 
         The returned order is OPEN (acknowledged), REJECTED, or UNKNOWN (ambiguous
         answer; the resolver settles it). Raises ``OrderBlockedError`` while an open
-        flag blocks ``symbol``; nothing is journaled or sent then.
+        flag blocks ``symbol``; nothing is journaled or sent then. A stop or take
+        profit (``type`` ``stop_market``, ``stop_limit``, ``take_profit_market``,
+        ``take_profit_limit``) needs ``trigger_price``; the gateway refuses the types
+        the exchange does not take (REJECTED, nothing sent).
         """
         self._check_open()
         await self._register_symbol(symbol)
         return await self.sender.submit(
-            symbol, Side(side), OrderType(type), amount, price, reduce_only=reduce_only
+            symbol,
+            Side(side),
+            OrderType(type),
+            amount,
+            price,
+            reduce_only=reduce_only,
+            trigger_price=trigger_price,
         )
 
     async def cancel_order(self, client_order_id: str) -> Order:
