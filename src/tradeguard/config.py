@@ -19,6 +19,7 @@ import msgspec
 from tradeguard.domain.ids import CLIENT_ORDER_ID_MAX_LEN
 from tradeguard.errors import ConfigError
 from tradeguard.exchange.config import ExchangeConfig
+from tradeguard.storage.url import absolute_path, sqlite_data_dir, sqlite_files
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
@@ -189,26 +190,21 @@ class Config(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     exchange: ExchangeConfig = msgspec.field(default_factory=ExchangeConfig)
     reconcile: ReconcileSettings = msgspec.field(default_factory=ReconcileSettings)
     strategy: StrategySettings = msgspec.field(default_factory=StrategySettings)
-    log: LogSettings = msgspec.field(default_factory=LogSettings)
     session: SessionSettings = msgspec.field(default_factory=SessionSettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
 
     @property
     def backup_dir(self) -> Path:
         """The backup directory, defaulting to ``backups`` inside a SQLite data dir."""
+        # One conversion of URLs and paths (storage.url): absolute, ``~`` expanded.
         if self.storage.backup_dir:
-            return Path(self.storage.backup_dir)
-        if self.storage.url.startswith("sqlite://") or "://" not in self.storage.url:
-            return sqlite_dir(self.storage.url) / "backups"
-        return Path(DEFAULT_DATA_DIR) / "backups"
+            return absolute_path(self.storage.backup_dir)
+        return (sqlite_data_dir(self.storage.url) or absolute_path(DEFAULT_DATA_DIR)) / "backups"
 
 
 def sqlite_dir(url: str) -> Path:
-    """The data directory of a ``sqlite:///dir`` URL or a plain path."""
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///"))
-    if url.startswith("sqlite://"):
-        return Path(url.removeprefix("sqlite://"))
-    return Path(url)
+    """The absolute data directory of a ``sqlite://`` URL or a plain path."""
+    return sqlite_files(url)[0]
 
 
 def _positive(key: str, value: float) -> None:

@@ -27,7 +27,7 @@ from tradeguard.errors import StaleEpochError, StoreError, StoreNotFoundError
 from tradeguard.logs import get_logger
 from tradeguard.recovery.manager import ProgressFn, RecoveryReport, recover
 from tradeguard.storage import open_store
-from tradeguard.storage.backup import take_backup
+from tradeguard.storage.backup import remove_stale_partials, take_backup
 from tradeguard.storage.base import Store
 from tradeguard.storage.journal import SessionJournal, SnapshotPolicy
 from tradeguard.storage.records import AppendResult
@@ -140,11 +140,14 @@ class LocalService:
         accept_loss: bool = False,
         progress: ProgressFn | None = None,
         purpose: str = "",
+        run_kind: str = "",
     ) -> LocalService:
         """Open, recover and take over the session in ``store_url``.
 
         Raises ``StoreError`` (writing nothing) while another live process runs it;
         ``purpose`` names what was refused (default: taking over the session).
+        ``run_kind`` names a maintenance command (``resolve``, ``reconcile``): its run
+        id starts with it, so ``status`` does not take it for a trading run.
         """
         store = await asyncio.to_thread(
             open_store,
@@ -167,7 +170,7 @@ class LocalService:
                 snapshots_to_keep=config.storage.snapshots_to_keep,
                 progress=progress,
             )
-            run_id = uuid.uuid4().hex[:16]
+            run_id = f"{run_kind}-{uuid.uuid4().hex[:12]}" if run_kind else uuid.uuid4().hex[:16]
             epoch = await asyncio.to_thread(store.advance_epoch)
             await asyncio.to_thread(store.begin_run, run_id)
         except BaseException:
@@ -191,6 +194,8 @@ class LocalService:
             run_id=run_id,
             backup_dir=backup_dir or config.backup_dir,
         )
+        # A backup killed mid-write left its .partial behind; nothing reads it.
+        await asyncio.to_thread(remove_stale_partials, service.backup_dir)
         await journal.append([
             SessionStarted(
                 ts_ns=time.time_ns(), session_id=config.storage.session_id, run_id=run_id

@@ -149,3 +149,48 @@ def test_run_checks_the_store_before_writing_logs(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert sorted(p.name for p in data.iterdir()) == before
+
+
+# --- `tradeguard status` says what is true about the last trading run ------------------
+
+
+def tg_text(*args: str) -> str:
+    proc = subprocess.run([*TRADEGUARD, *args], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_status_while_running_after_kill_and_after_recover(tmp_path: Path) -> None:
+    proc = start(tmp_path, "--events", "0", "--rate", "2000", "--json")
+    try:
+        wait_for_events(tmp_path, 100)
+        code, status = tg_json("status", "--data-dir", str(tmp_path))
+        assert code == 0
+        assert status["run_state"] == "running"
+        assert status["running"] is True
+        assert status["clean_shutdown"] is None
+        assert status["last_run"]["pid"] == proc.pid  # type: ignore[index]
+        text = tg_text("status", "--data-dir", str(tmp_path))
+        assert f"running now (pid {proc.pid} on " in text
+        assert "uncleanly" not in text
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+    code, status = tg_json("status", "--data-dir", str(tmp_path))
+    assert (status["run_state"], status["clean_shutdown"]) == ("ended_uncleanly", False)
+    code, _ = tg_json("recover", "--data-dir", str(tmp_path))
+    assert code == 0
+    # recover's own (clean) marker must not hide the crash of the trading run.
+    code, status = tg_json("status", "--data-dir", str(tmp_path))
+    assert (status["run_state"], status["clean_shutdown"]) == ("ended_uncleanly", False)
+    assert status["running"] is False
+    text = tg_text("status", "--data-dir", str(tmp_path))
+    assert "last run ended uncleanly: killed or crashed" in text
+    assert "recovered since" in text
+    proc = start(tmp_path, "--events", "50", "--json")
+    proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    code, status = tg_json("status", "--data-dir", str(tmp_path))
+    assert (status["run_state"], status["clean_shutdown"]) == ("ended_cleanly", True)
+    assert "last run ended cleanly" in tg_text("status", "--data-dir", str(tmp_path))

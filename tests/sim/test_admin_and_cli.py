@@ -7,6 +7,7 @@ import hmac
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -106,10 +107,10 @@ async def test_timer_moves_prices_in_a_running_loop() -> None:
 
 
 def test_cli_prints_url_first_serves_and_stops_on_sigterm() -> None:
-    env = {**os.environ, "SIM_TEST_SECRET": "s3cret"}
+    env = {**os.environ, "SIM_TEST_KEY": "k1", "SIM_TEST_SECRET": "s3cret"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "tradeguard.sim", "--port", "0", "--seed", "5",
-         "--api-key", "k1", "--api-secret-env", "SIM_TEST_SECRET"],
+         "--api-key-env", "SIM_TEST_KEY", "--api-secret-env", "SIM_TEST_SECRET"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     try:
@@ -141,6 +142,49 @@ def test_cli_help_lists_options() -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == 0
-    for option in ("--host", "--port", "--seed", "--volatility", "--api-key",
+    for option in ("--host", "--port", "--seed", "--volatility", "--api-key-env",
                    "--api-secret-env"):
         assert option in result.stdout
+    assert "--api-key " not in result.stdout
+
+
+def test_cli_refuses_a_key_on_the_command_line() -> None:
+    # A key in argv is visible to every user through `ps`.
+    result = subprocess.run(
+        [sys.executable, "-m", "tradeguard.sim", "--api-key", "k1"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 2
+    assert "--api-key-env" in result.stderr
+    assert "k1" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_cli_names_an_unset_key_variable() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SIM_UNSET_KEY"}
+    result = subprocess.run(
+        [sys.executable, "-m", "tradeguard.sim", "--api-key-env", "SIM_UNSET_KEY"],
+        capture_output=True, text=True, timeout=60, check=False, env=env,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: environment variable SIM_UNSET_KEY (from --api-key-env) is not set"
+    )
+
+
+def test_cli_on_a_busy_port_says_so_in_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "tradeguard", "sim", "--port", str(port)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"127.0.0.1:{port}" in lines[0]
+    assert "already in use" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""

@@ -68,7 +68,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         counter = itertools.count()
 
         def make() -> str:
-            return f"sqlite://{tmp_path}/store-{next(counter)}"
+            return f"sqlite:///{tmp_path}/store-{next(counter)}"  # four slashes: absolute
 
     else:
         make = request.getfixturevalue("pg_url_factory")

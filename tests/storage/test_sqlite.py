@@ -205,7 +205,7 @@ def test_url_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with open_store("sqlite:///./rel-data") as store:
         store.append([rec(1)], epoch=0)
     assert (tmp_path / "rel-data" / "tradeguard.db").is_file()
-    with open_store(f"sqlite://{tmp_path}/rel-data") as store:
+    with open_store(f"sqlite:///{tmp_path}/rel-data") as store:  # four slashes: absolute
         assert store.last_seq() == 1
     with open_store(str(tmp_path / "rel-data" / "tradeguard.db")) as store:
         assert store.last_seq() == 1

@@ -22,19 +22,27 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from tradeguard.config import Config, load_config
+from tradeguard.config import DEFAULT_DATA_DIR, Config, load_config
 from tradeguard.errors import ConfigError, StoreNotFoundError, TradeguardError
 from tradeguard.logs import configure_logging
 from tradeguard.recovery.manager import recover
 from tradeguard.service import ensure_not_running
 from tradeguard.storage import open_store
 from tradeguard.storage.base import Store
+from tradeguard.storage.url import (
+    absolute_path,
+    is_sqlite_location,
+    sqlite_data_dir,
+    sqlite_files,
+    store_url_for_dir,
+)
 
 __all__ = [
     "ConfigOpt",
     "DataDirOpt",
     "JsonOpt",
     "StoreOpt",
+    "backup_dir_for",
     "check_data_dir",
     "check_store_before_writing",
     "err_console",
@@ -45,6 +53,7 @@ __all__ = [
     "print_json",
     "progress_bar",
     "resolve",
+    "store_data_dir",
 ]
 
 P = ParamSpec("P")
@@ -81,10 +90,30 @@ def resolve(
     if store_url and data_dir:
         raise typer.BadParameter("give either --data-dir or --store, not both")
     if store_url:
-        return config, store_url
+        return config, _absolute_url(store_url)
     if data_dir is not None:
-        return config, f"sqlite:///{data_dir}"
-    return config, config.storage.url
+        return config, store_url_for_dir(data_dir)
+    return config, _absolute_url(config.storage.url)
+
+
+def _absolute_url(url: str) -> str:
+    # Resolved once, here, so store, logs, backups and simulator state agree on one
+    # directory whatever the working directory does later.
+    return store_url_for_dir(sqlite_files(url)[0]) if is_sqlite_location(url) else url
+
+
+def store_data_dir(url: str) -> Path:
+    """Where a command keeps files beside the store (logs, simulator state): the SQLite
+    data directory, or ``./tradeguard-data`` for a store that is not SQLite."""
+    return sqlite_data_dir(url) or absolute_path(DEFAULT_DATA_DIR)
+
+
+def backup_dir_for(config: Config, url: str, data_dir: Path | None) -> Path:
+    """The backup directory: ``--data-dir``'s ``backups``, else ``storage.backup_dir``,
+    else ``backups`` in the store's data directory (all absolute)."""
+    if data_dir is None and config.storage.backup_dir:
+        return absolute_path(config.storage.backup_dir)
+    return store_data_dir(url) / "backups"
 
 
 def prepare(

@@ -19,6 +19,7 @@ from tradeguard.cli.common import (
     DataDirOpt,
     JsonOpt,
     StoreOpt,
+    backup_dir_for,
     handle_errors,
     open_configured_store,
     out_console,
@@ -67,7 +68,7 @@ def reconcile(
     when the run is incomplete (some fetch failed: nothing is claimed about it).
     """
     cfg, url = prepare(config, data_dir, store, json=json)
-    backup_dir = data_dir / "backups" if data_dir else cfg.backup_dir
+    backup_dir = backup_dir_for(cfg, url, data_dir)
     report = asyncio.run(_reconcile(cfg, url, exchange_url, backup_dir, dry_run=dry_run))
     if json:
         print_json(report)
@@ -106,7 +107,7 @@ async def _reconcile(
                 state, _ = await asyncio.to_thread(recover, store, write=False)
             return await reconcile_state(state, gateway, policy, append=None)
         service = await LocalService.start(
-            cfg, url, backup_dir=backup_dir, purpose=_PURPOSE
+            cfg, url, backup_dir=backup_dir, purpose=_PURPOSE, run_kind="reconcile"
         )
         try:
             return await reconcile_once(service, gateway, policy)

@@ -23,6 +23,7 @@ from tradeguard.cli.common import (
     DataDirOpt,
     JsonOpt,
     StoreOpt,
+    backup_dir_for,
     check_data_dir,
     check_store_before_writing,
     err_console,
@@ -31,8 +32,9 @@ from tradeguard.cli.common import (
     out_console,
     print_json,
     resolve,
+    store_data_dir,
 )
-from tradeguard.config import Config, sqlite_dir
+from tradeguard.config import Config
 from tradeguard.demo import DemoFlow
 from tradeguard.logs import configure_logging
 from tradeguard.recovery.manager import RecoveryProgress, recover
@@ -79,7 +81,7 @@ def run(
                       max_file_bytes=cfg.log.max_file_bytes, files_to_keep=cfg.log.files_to_keep)
     summary = asyncio.run(run_trading(
         cfg, url, exchange_url=exchange_url, duration_s=duration, show=not json, seed=seed,
-        backup_dir=data_dir / "backups" if data_dir else cfg.backup_dir,
+        backup_dir=backup_dir_for(cfg, url, data_dir),
         # The built-in simulator lives next to the store, so a restart finds the same
         # exchange with the orders the journal knows.
         sim_state_path=_log_dir(url, data_dir) / "simulator-state.json"))
@@ -88,11 +90,9 @@ def run(
 
 
 def _log_dir(url: str, data_dir: Path | None) -> Path:
-    if data_dir is not None:
-        return data_dir
-    if "://" not in url or url.startswith("sqlite"):
-        return sqlite_dir(url)
-    return Path("./tradeguard-data")
+    # resolve() made the URL absolute from --data-dir or the config: one directory.
+    del data_dir
+    return store_data_dir(url)
 
 
 @app.command("journal-demo")
@@ -125,7 +125,7 @@ def journal_demo(
                       log_file=_log_dir(url, data_dir) / "logs" / "tradeguard.log",
                       stream_level="critical" if json else "warning",
                       max_file_bytes=cfg.log.max_file_bytes, files_to_keep=cfg.log.files_to_keep)
-    backup_dir = data_dir / "backups" if data_dir else cfg.backup_dir
+    backup_dir = backup_dir_for(cfg, url, data_dir)
     summary = asyncio.run(_run(cfg, url, backup_dir, events=events or None, traders=traders,
                                rate=rate or None, seed=seed, accept_loss=accept_loss,
                                show=not json))
@@ -209,8 +209,8 @@ async def _run(
             f"{report.replayed_events:,} events in {report.duration_ms:.1f} ms; state equals the "
             f"live state: {'[green]yes[/]' if matches else '[bold red]NO[/]'}; verify: "
             f"{'[green]ok[/]' if verified.ok else '[bold red]NOT OK[/]'}\n"
-            f"try: tradeguard status --data-dir {url.removeprefix('sqlite:///')}  |  "
-            f"tradeguard journal --data-dir {url.removeprefix('sqlite:///')} --limit 10"
+            f"try: tradeguard status --data-dir '{store_data_dir(url)}'  |  "
+            f"tradeguard journal --data-dir '{store_data_dir(url)}' --limit 10"
         )
     return summary
 

@@ -282,7 +282,7 @@ async def _resolve(cfg: Config, url: str, flag_id: str, action: str, note: str) 
         ensure_not_running(st, what=f"resolving flag {flag_id}")
         state, _ = recover(st, write=False)
     flag_resolution(state, flag_id, action, note)
-    service = await LocalService.start(cfg, url)
+    service = await LocalService.start(cfg, url, run_kind="resolve")
     try:
         await service.append([flag_resolution(service.state, flag_id, action, note)])
         return service.state.flags[FlagId(flag_id)]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+from decimal import Decimal
 from urllib.parse import parse_qsl
 
 from tradeguard.errors import SimulatorRejectionError
@@ -19,6 +21,11 @@ DEFAULT_RECV_WINDOW_MS = 5000
 MAX_RECV_WINDOW_MS = 60000
 # Binance refuses requests stamped more than this far in the server's future.
 FUTURE_TOLERANCE_MS = 1000
+# recvWindow is milliseconds with up to three decimals (microsecond precision).
+_RECV_WINDOW = re.compile(r"^[0-9]{1,5}(\.[0-9]{1,3})?$")
+# Timestamps may be sent in milliseconds or microseconds; Binance tells them apart by
+# magnitude (a millisecond timestamp has 13 digits until the year 2286).
+_MICROSECOND_TIMESTAMP = 10**15
 
 
 def _parse_into(params: dict[str, str], text: str) -> None:
@@ -86,12 +93,23 @@ class RequestAuth:
                 "malformed."
             )
         try:
-            timestamp = int(timestamp_text)
-            recv_window = int(params.get("recvWindow", DEFAULT_RECV_WINDOW_MS))
+            timestamp_raw = int(timestamp_text)
         except ValueError as exc:
             raise SimulatorRejectionError(
-                -1100, "Illegal characters found in a parameter."
+                -1100, "Illegal characters found in parameter 'timestamp'; legal range is "
+                "'^[0-9]{1,20}$'."
             ) from exc
+        timestamp = (
+            Decimal(timestamp_raw) / 1000 if timestamp_raw >= _MICROSECOND_TIMESTAMP
+            else Decimal(timestamp_raw)
+        )
+        recv_text = params.get("recvWindow", str(DEFAULT_RECV_WINDOW_MS))
+        if not _RECV_WINDOW.match(recv_text):
+            raise SimulatorRejectionError(
+                -1100, "Illegal characters found in parameter 'recvWindow'; legal range is "
+                "'^[0-9]{1,5}(\\.[0-9]{1,3})?$'."
+            )
+        recv_window = Decimal(recv_text)
         if recv_window <= 0 or recv_window > MAX_RECV_WINDOW_MS:
             raise SimulatorRejectionError(
                 -1131, "recvWindow must be less than 60000"

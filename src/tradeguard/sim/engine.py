@@ -22,6 +22,7 @@ from tradeguard.sim.accounts import (
     q8,
 )
 from tradeguard.sim.config import SimulatorConfig
+from tradeguard.sim.marketdata import MarkHistory
 from tradeguard.sim.markets import DEFAULT_MARKETS, Market, check_order_filters
 
 __all__ = ["Engine", "round_to_step"]
@@ -65,6 +66,8 @@ class Engine:
         # hands out an id twice.
         self.next_order_id = {"spot": 1000, "usdm": 5000}
         self.next_trade_id = {"spot": 100, "usdm": 700}
+        # Per-minute mark history for candles and 24h statistics (not saved).
+        self.history = MarkHistory()
 
     # --- lookups -------------------------------------------------------------------
 
@@ -204,8 +207,11 @@ class Engine:
                 "range is '^[\\.A-Z\\:/a-z0-9_-]{1,36}$'."
             )
         mark = self.prices[market.key]
-        if not reduce_only or venue == "spot":
-            check_order_filters(market, order_type, quantity, price, mark)
+        # Filters first, balance later (Binance's order): a reduce-only order is exempt
+        # from the minimum notional only.
+        check_order_filters(
+            market, order_type, quantity, price, mark, reduce_only=reduce_only and venue == "usdm"
+        )
         previous = (
             self._by_client_id.get((market.key, client_order_id)) if client_order_id else None
         )
@@ -266,7 +272,10 @@ class Engine:
     def set_price(self, key: str, price: Decimal, now_ms: int) -> list[SimTrade]:
         """Move one market's mark price and match its resting orders."""
         market = self.markets[key]
-        self.prices[key] = max(price, market.tick_size)
+        before = self.prices[key]
+        after = max(price, market.tick_size)
+        self.prices[key] = after
+        self.history.record(key, before, after, now_ms)
         return self._match_resting(market, now_ms)
 
     def step_random_walk(self, now_ms: int) -> list[SimTrade]:

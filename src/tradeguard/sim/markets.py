@@ -15,14 +15,22 @@ from tradeguard.errors import SimulatorRejectionError
 
 __all__ = [
     "DEFAULT_MARKETS",
+    "USDM_BRACKETS",
+    "Bracket",
+    "InfoVenue",
     "Market",
     "Venue",
+    "bracket_for_notional",
     "check_order_filters",
     "exchange_info_json",
     "fmt",
+    "max_notional_for_leverage",
 ]
 
 Venue = Literal["spot", "usdm"]
+# exchangeInfo documents served: the two venues with markets, and coin-margined futures
+# (no markets; ccxt's default load_markets asks for them).
+InfoVenue = Literal["spot", "usdm", "coinm"]
 
 # Order types each venue accepts; ccxt refuses locally an order type missing here.
 SPOT_ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET"]
@@ -48,11 +56,29 @@ class Market(msgspec.Struct, frozen=True, kw_only=True):
     initial_price: Decimal
     base_precision: int = 8
     quote_precision: int = 8
+    # Spot NOTIONAL filter's maxNotional (limit orders only: applyMaxToMarket false).
+    max_notional: Decimal = Decimal(9000000)
+    # USD-M pricePrecision: decimals a price may have (None: those of the tick size).
+    # Binance's BTCUSDT perpetual allows 2 with a tick of 0.10, so a price can have
+    # the precision and still miss the tick (-4014).
+    price_precision: int | None = None
 
     @property
     def key(self) -> str:
         """Venue-qualified name, unique across venues (``spot:BTCUSDT``)."""
         return f"{self.venue}:{self.symbol}"
+
+    @property
+    def price_decimals(self) -> int:
+        """USD-M pricePrecision."""
+        if self.price_precision is not None:
+            return self.price_precision
+        return _decimals(self.tick_size)
+
+    @property
+    def quantity_decimals(self) -> int:
+        """USD-M quantityPrecision (the decimals of the step size)."""
+        return _decimals(self.step_size)
 
 
 def _spot(
@@ -94,6 +120,7 @@ DEFAULT_MARKETS: tuple[Market, ...] = (
         initial_price=Decimal("60000.0"),
         base_precision=8,
         quote_precision=8,
+        price_precision=2,
     ),
     Market(
         venue="usdm",
@@ -111,6 +138,43 @@ DEFAULT_MARKETS: tuple[Market, ...] = (
         initial_price=Decimal("3000.00"),
     ),
 )
+
+
+class Bracket(msgspec.Struct, frozen=True, kw_only=True):
+    """One USD-M leverage bracket: notional range, maximum leverage, maintenance rate."""
+
+    bracket: int
+    initial_leverage: int
+    notional_floor: Decimal
+    notional_cap: Decimal
+    maint_margin_ratio: Decimal
+    # Maintenance amount: makes maintenance margin continuous across brackets.
+    cum: Decimal
+
+
+# The brackets of every simulated perpetual (GET /fapi/v1/leverageBracket), and what
+# maintenance margin, liquidation price and maximum position are computed from.
+USDM_BRACKETS: tuple[Bracket, ...] = (
+    Bracket(bracket=1, initial_leverage=125, notional_floor=Decimal(0),
+            notional_cap=Decimal(50000), maint_margin_ratio=Decimal("0.004"), cum=Decimal(0)),
+    Bracket(bracket=2, initial_leverage=50, notional_floor=Decimal(50000),
+            notional_cap=Decimal(10000000), maint_margin_ratio=Decimal("0.01"),
+            cum=Decimal(300)),
+)
+
+
+def bracket_for_notional(notional: Decimal) -> Bracket:
+    """The bracket a position of ``notional`` (absolute, quote asset) falls in."""
+    for bracket in USDM_BRACKETS:
+        if notional < bracket.notional_cap:
+            return bracket
+    return USDM_BRACKETS[-1]
+
+
+def max_notional_for_leverage(leverage: int) -> Decimal:
+    """The largest position notional allowed at ``leverage`` (maxNotionalValue)."""
+    allowed = [b.notional_cap for b in USDM_BRACKETS if b.initial_leverage >= leverage]
+    return max(allowed) if allowed else Decimal(0)
 
 
 def fmt(value: Decimal) -> str:
@@ -133,13 +197,18 @@ def _filter_rejection(name: str) -> SimulatorRejectionError:
 
 
 def check_order_filters(
-    market: Market, order_type: str, quantity: Decimal, price: Decimal | None, mark: Decimal
+    market: Market, order_type: str, quantity: Decimal, price: Decimal | None, mark: Decimal,
+    *, reduce_only: bool = False,
 ) -> None:
-    """Apply PRICE_FILTER, LOT_SIZE, MARKET_LOT_SIZE and (MIN_)NOTIONAL as Binance does.
+    """Apply the symbol's filters as Binance does, before any balance is looked at.
 
-    Raises :class:`SimulatorRejectionError` with code -1013 (``Filter failure: NAME``),
-    or on USD-M the notional error -4164, naming the filter that failed.
+    Spot answers -1013 (``Filter failure: NAME``); USD-M answers its own codes: -1111
+    (too many decimals), -4014 (price off the tick), -4005 (quantity above the
+    maximum), -4164 (notional below the minimum, unless reduce-only) and their kin.
     """
+    if market.venue == "usdm":
+        _check_usdm_filters(market, order_type, quantity, price, mark, reduce_only=reduce_only)
+        return
     if quantity <= 0:
         raise SimulatorRejectionError(-1013, "Invalid quantity.")
     if price is not None:
@@ -155,14 +224,48 @@ def check_order_filters(
     if (quantity - market.min_qty) % market.step_size:
         raise _filter_rejection("LOT_SIZE")
     notional = quantity * (price if price is not None else mark)
-    if notional < market.min_notional:
-        if market.venue == "usdm":
-            raise SimulatorRejectionError(
-                -4164,
-                f"Order's notional must be no smaller than {fmt(market.min_notional)} "
-                "(unless you choose reduce only).",
-            )
+    # applyMinToMarket true, applyMaxToMarket false (as exchangeInfo says).
+    if notional < market.min_notional or (price is not None and notional > market.max_notional):
         raise _filter_rejection("NOTIONAL")
+
+
+def _too_precise() -> SimulatorRejectionError:
+    return SimulatorRejectionError(-1111, "Precision is over the maximum defined for this asset.")
+
+
+def _check_usdm_filters(
+    market: Market, order_type: str, quantity: Decimal, price: Decimal | None, mark: Decimal,
+    *, reduce_only: bool,
+) -> None:
+    if quantity <= 0:
+        raise SimulatorRejectionError(-4003, "Quantity less than or equal to zero.")
+    if _decimals(quantity) > market.quantity_decimals:
+        raise _too_precise()
+    if price is not None:
+        if price <= 0:
+            raise SimulatorRejectionError(-4001, "Price less than 0.")
+        if _decimals(price) > market.price_decimals:
+            raise _too_precise()
+        if price < market.min_price:
+            raise SimulatorRejectionError(-4013, "Price less than min price.")
+        if price > market.max_price:
+            raise SimulatorRejectionError(-4002, "Price greater than max price.")
+        if (price - market.min_price) % market.tick_size:
+            raise SimulatorRejectionError(-4014, "Price not increased by tick size.")
+    if quantity < market.min_qty:
+        raise SimulatorRejectionError(-4004, "Quantity less than min quantity.")
+    max_qty = market.market_max_qty if order_type == "MARKET" else market.max_qty
+    if quantity > max_qty:
+        raise SimulatorRejectionError(-4005, "Quantity greater than max quantity.")
+    if (quantity - market.min_qty) % market.step_size:
+        raise SimulatorRejectionError(-4023, "Quantity not increased by step size.")
+    notional = quantity * (price if price is not None else mark)
+    if notional < market.min_notional and not reduce_only:
+        raise SimulatorRejectionError(
+            -4164,
+            f"Order's notional must be no smaller than {fmt(market.min_notional)} "
+            "(unless you choose reduce only).",
+        )
 
 
 def _spot_symbol_info(market: Market) -> dict[str, Any]:
@@ -207,7 +310,7 @@ def _spot_symbol_info(market: Market) -> dict[str, Any]:
                 "filterType": "NOTIONAL",
                 "minNotional": fmt(market.min_notional),
                 "applyMinToMarket": True,
-                "maxNotional": "9000000",
+                "maxNotional": fmt(market.max_notional),
                 "applyMaxToMarket": False,
                 "avgPriceMins": 5,
             },
@@ -232,8 +335,8 @@ def _usdm_symbol_info(market: Market) -> dict[str, Any]:
         "baseAsset": market.base,
         "quoteAsset": market.quote,
         "marginAsset": market.quote,
-        "pricePrecision": _decimals(market.tick_size),
-        "quantityPrecision": _decimals(market.step_size),
+        "pricePrecision": market.price_decimals,
+        "quantityPrecision": market.quantity_decimals,
         "baseAssetPrecision": market.base_precision,
         "quotePrecision": market.quote_precision,
         "underlyingType": "COIN",
@@ -276,7 +379,9 @@ def _usdm_symbol_info(market: Market) -> dict[str, Any]:
     }
 
 
-def exchange_info_json(venue: Venue, markets: tuple[Market, ...], server_time_ms: int) -> bytes:
+def exchange_info_json(
+    venue: InfoVenue, markets: tuple[Market, ...], server_time_ms: int
+) -> bytes:
     """The whole exchangeInfo document of one venue, encoded once."""
     limits = [
         {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
@@ -291,6 +396,8 @@ def exchange_info_json(venue: Venue, markets: tuple[Market, ...], server_time_ms
     }
     if venue == "spot":
         doc["symbols"] = [_spot_symbol_info(m) for m in markets if m.venue == "spot"]
+    elif venue == "coinm":
+        doc["symbols"] = []
     else:
         doc["futuresType"] = "U_MARGINED"
         doc["assets"] = [

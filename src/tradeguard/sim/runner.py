@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from tradeguard.errors import SimulatorStartError
 from tradeguard.sim.admin import AdminApi, engine_state
 from tradeguard.sim.config import SimulatorConfig
 from tradeguard.sim.engine import Engine
@@ -59,7 +61,11 @@ async def _tick_forever(server: SimulatorServer, interval_ms: int) -> None:
 
 
 async def start_simulator(config: SimulatorConfig) -> SimulatorHandle:
-    """Start the simulator's HTTP server (and its price timer) in the running loop."""
+    """Start the simulator's HTTP server (and its price timer) in the running loop.
+
+    Raises :class:`SimulatorStartError` naming ``host:port`` when it cannot listen
+    there (port taken, address not local, no permission).
+    """
     server = SimulatorServer(config)
     server.admin = AdminApi(server)
     app = web.Application()
@@ -67,7 +73,15 @@ async def start_simulator(config: SimulatorConfig) -> SimulatorHandle:
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, reuse_address=True)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        # asyncio's own text repeats the address; the errno's text says it plainly.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise SimulatorStartError(
+            f"simulator cannot listen on {config.host}:{config.port}: {reason}"
+        ) from exc
     # With port 0 the OS picks the port; the runner knows which one.
     port = int(runner.addresses[0][1])
     ticker = None

@@ -17,12 +17,19 @@ import msgspec
 from aiohttp import web
 
 from tradeguard.errors import SimulatorRejectionError, SimulatorStateError
-from tradeguard.sim import views
+from tradeguard.sim import public_views, views
 from tradeguard.sim.auth import RequestAuth, parse_params
 from tradeguard.sim.config import SimulatorConfig
 from tradeguard.sim.engine import Engine
 from tradeguard.sim.faults import FaultBook, FaultRule
-from tradeguard.sim.markets import Market, exchange_info_json, fmt
+from tradeguard.sim.limits import WEIGHT_HEADER, RequestMeter, request_weight
+from tradeguard.sim.markets import (
+    USDM_BRACKETS,
+    Market,
+    exchange_info_json,
+    fmt,
+    max_notional_for_leverage,
+)
 from tradeguard.sim.persistence import StateFile, restore_engine
 
 __all__ = ["SimulatorServer"]
@@ -87,15 +94,15 @@ class SimulatorServer:
         self.faults = FaultBook()
         self.clock_skew_ms = 0
         self.rate_limit_per_s = config.rate_limit_per_s
-        self._window_start = 0.0
-        self._window_count = 0
+        self.meter = RequestMeter()
         self.state_file = StateFile(config) if config.state_path else None
         if self.state_file is not None:
             self._load_state(self.state_file)
         markets = tuple(self.engine.markets.values())
         # exchangeInfo never changes while the simulator runs: encode it once.
         self._exchange_info = {
-            venue: exchange_info_json(venue, markets, self.now_ms()) for venue in ("spot", "usdm")
+            venue: exchange_info_json(venue, markets, self.now_ms())
+            for venue in ("spot", "usdm", "coinm")
         }
         self._public: dict[tuple[str, str], Callable[[Params], bytes]] = {}
         self._signed: dict[tuple[str, str], Handler] = {}
@@ -140,6 +147,7 @@ class SimulatorServer:
         self.faults.clear()
         self.clock_skew_ms = 0
         self.rate_limit_per_s = self.config.rate_limit_per_s
+        self.meter = RequestMeter()
 
     def tick(self) -> None:
         """One random-walk step of every mark price, with matching.
@@ -165,12 +173,41 @@ class SimulatorServer:
             pub["GET", f"{prefix}/exchangeInfo"] = lambda p, info=info: info  # type: ignore[misc]
             pub["GET", f"{prefix}/ping"] = lambda p: b"{}"
             pub["GET", f"{prefix}/time"] = lambda p: enc({"serverTime": self.now_ms()})
-            for name in ("ticker/price", "ticker/24hr", "ticker/bookTicker"):
+            for name, row in (
+                ("ticker/price", public_views.ticker_price),
+                ("ticker/24hr", public_views.ticker_24hr),
+                ("ticker/bookTicker", public_views.book_ticker),
+            ):
                 pub["GET", f"{prefix}/{name}"] = (
-                    lambda p, venue=venue: enc(self._tickers(venue, p.get("symbol")))  # type: ignore[misc]
+                    lambda p, venue=venue, row=row: enc(self._tickers(venue, p, row))  # type: ignore[misc]
                 )
+            pub["GET", f"{prefix}/depth"] = lambda p, venue=venue: enc(  # type: ignore[misc]
+                public_views.depth(self.engine, venue, p, self.now_ms())
+            )
+            pub["GET", f"{prefix}/trades"] = lambda p, venue=venue: enc(  # type: ignore[misc]
+                public_views.recent_trades(self.engine, venue, p)
+            )
+            pub["GET", f"{prefix}/aggTrades"] = lambda p, venue=venue: enc(  # type: ignore[misc]
+                public_views.agg_trades(self.engine, venue, p)
+            )
+            pub["GET", f"{prefix}/klines"] = lambda p, venue=venue: enc(  # type: ignore[misc]
+                public_views.klines(self.engine, venue, p, self.now_ms())
+            )
+        pub["GET", "/fapi/v2/ticker/price"] = pub["GET", "/fapi/v1/ticker/price"]
+        # Coin-margined futures: a venue without markets, so ccxt's default load_markets
+        # (spot, linear and inverse) works against the simulator unchanged.
+        pub["GET", "/dapi/v1/exchangeInfo"] = lambda p: self._exchange_info["coinm"]
+        pub["GET", "/dapi/v1/ping"] = lambda p: b"{}"
+        pub["GET", "/dapi/v1/time"] = lambda p: enc({"serverTime": self.now_ms()})
         s = self._signed
         s["GET", "/api/v3/account"] = lambda p, now: views.spot_account(self.engine, now)
+        # The wallet endpoints ccxt's default load_markets calls (fetchCurrencies and
+        # fetchMargins): the coins this exchange has; no margin trading, so no pairs.
+        s["GET", "/sapi/v1/capital/config/getall"] = lambda p, now: views.capital_coins(
+            self.engine
+        )
+        s["GET", "/sapi/v1/margin/allPairs"] = lambda p, now: []
+        s["GET", "/sapi/v1/margin/isolated/allPairs"] = lambda p, now: []
         s["POST", "/api/v3/order"] = self._spot_create
         s["GET", "/api/v3/order"] = lambda p, now: views.spot_order(self._get("spot", p))
         s["DELETE", "/api/v3/order"] = self._spot_cancel
@@ -221,29 +258,12 @@ class SimulatorServer:
 
     # --- handlers ------------------------------------------------------------------
 
-    def _tickers(self, venue: str, symbol: str | None) -> Any:
-        """Price, 24h and book tickers in one shape (the mark is last, bid and ask)."""
-        engine = self.engine
+    def _tickers(self, venue: str, p: Params, row: Callable[..., Any]) -> Any:
+        """One ticker object for ``symbol``, else a list (``symbols`` or every market)."""
+        markets, single = public_views.select_markets(self.engine, venue, p)
         now = self.now_ms()
-        rows = []
-        for key, market in engine.markets.items():
-            if market.venue != venue or (symbol is not None and market.symbol != symbol):
-                continue
-            mark = engine.prices[key]
-            bid = engine.taker_price(market, "SELL", mark)
-            ask = engine.taker_price(market, "BUY", mark)
-            rows.append({
-                "symbol": market.symbol, "price": fmt(mark), "lastPrice": fmt(mark),
-                "bidPrice": fmt(bid), "bidQty": "1", "askPrice": fmt(ask), "askQty": "1",
-                "openPrice": fmt(market.initial_price), "highPrice": fmt(mark),
-                "lowPrice": fmt(mark), "volume": "0", "quoteVolume": "0",
-                "openTime": now - 86_400_000, "closeTime": now, "time": now,
-            })
-        if symbol is not None:
-            if not rows:
-                raise SimulatorRejectionError(-1121, "Invalid symbol.")
-            return rows[0]
-        return rows
+        rows = [row(self.engine, venue, market, now) for market in markets]
+        return rows[0] if single else rows
 
     def _futures_cancel_all(self, p: Params, now: int) -> Any:
         self._cancel_all("usdm", p, now)
@@ -316,10 +336,10 @@ class SimulatorServer:
             {
                 "symbol": m.symbol,
                 "brackets": [
-                    {"bracket": 1, "initialLeverage": 125, "notionalCap": 50000,
-                     "notionalFloor": 0, "maintMarginRatio": 0.004, "cum": 0.0},
-                    {"bracket": 2, "initialLeverage": 50, "notionalCap": 10000000,
-                     "notionalFloor": 50000, "maintMarginRatio": 0.01, "cum": 300.0},
+                    {"bracket": b.bracket, "initialLeverage": b.initial_leverage,
+                     "notionalCap": int(b.notional_cap), "notionalFloor": int(b.notional_floor),
+                     "maintMarginRatio": float(b.maint_margin_ratio), "cum": float(b.cum)}
+                    for b in USDM_BRACKETS
                 ],
             }
             for m in self._usdm_markets(symbol)
@@ -332,19 +352,29 @@ class SimulatorServer:
         if leverage is None or not 1 <= leverage <= 125:
             raise SimulatorRejectionError(-4028, "Leverage is not valid")
         self.engine.futures.position(symbol).leverage = leverage
-        return {"leverage": leverage, "maxNotionalValue": "1000000000", "symbol": symbol}
+        return {
+            "leverage": leverage,
+            "maxNotionalValue": fmt(max_notional_for_leverage(leverage)),
+            "symbol": symbol,
+        }
 
     # --- the request path ----------------------------------------------------------
 
-    def _rate_limited(self) -> bool:
-        now = time.monotonic()
-        if now - self._window_start >= 1.0:
-            self._window_start, self._window_count = now, 0
-        self._window_count += 1
-        return self._window_count > self.rate_limit_per_s
-
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """Serve one request: admin, faults, rate limit, auth, engine, encoding."""
+        """Serve one request: admin, faults, rate limit, auth, engine, encoding.
+
+        Every answer carries the weight used this minute (``X-MBX-USED-WEIGHT-1M``).
+        """
+        if request.path.startswith("/_sim/") and self.admin is not None:
+            return await self._handle(request)
+        weight = request_weight(request.method, request.path, request.query)
+        used = self.meter.count(weight, self.now_ms())
+        response = await self._handle(request)
+        if not response.prepared:
+            response.headers[WEIGHT_HEADER] = str(used)
+        return response
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         method = request.method
         if path.startswith("/_sim/") and self.admin is not None:
@@ -354,10 +384,13 @@ class SimulatorServer:
                 if failed is not None:
                     return failed
             return response
-        if self.rate_limit_per_s and self._rate_limited():
-            return error_response(
+        retry_after = self.meter.retry_after_s(self.rate_limit_per_s)
+        if retry_after is not None:
+            limited = error_response(
                 -1003, "Too many requests; current limit of IP is exceeded.", 429
             )
+            limited.headers["Retry-After"] = str(retry_after)
+            return limited
         # Read the body first: a delayed request must still be processed after its client
         # gave up, as a real exchange does (the order goes live after the timeout).
         body = await request.text() if request.can_read_body else ""

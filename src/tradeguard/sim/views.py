@@ -8,11 +8,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from tradeguard.sim.accounts import SimOrder, SimTrade
+from tradeguard.sim.accounts import Position, SimOrder, SimTrade, q8
 from tradeguard.sim.engine import Engine
-from tradeguard.sim.markets import fmt
+from tradeguard.sim.markets import bracket_for_notional, fmt, max_notional_for_leverage
 
 __all__ = [
+    "capital_coins",
     "futures_account",
     "futures_balances",
     "futures_order",
@@ -206,6 +207,8 @@ def futures_trade(trade: SimTrade) -> dict[str, Any]:
         "qty": fmt(trade.qty),
         "quoteQty": fmt(trade.quote_qty),
         "realizedPnl": fmt(trade.realized_pnl),
+        # USD-M settles in the quote asset, which is also what fees are paid in.
+        "marginAsset": trade.commission_asset,
         "side": trade.side,
         "positionSide": "BOTH",
         "symbol": trade.symbol,
@@ -219,6 +222,10 @@ def _asset_rows(engine: Engine, now_ms: int) -> list[dict[str, Any]]:
     unrealized = fut.unrealized(marks)
     position_margin = fut.position_margin(marks)
     available = fut.available(marks)
+    maint = sum(
+        (maint_margin(p, marks[p.symbol]) for p in fut.positions.values() if p.amount),
+        Decimal(0),
+    )
     rows = []
     for asset, wallet in sorted(fut.wallet.items()):
         is_usdt = asset == "USDT"
@@ -229,7 +236,7 @@ def _asset_rows(engine: Engine, now_ms: int) -> list[dict[str, Any]]:
                 "walletBalance": fmt(wallet),
                 "unrealizedProfit": fmt(upnl),
                 "marginBalance": fmt(wallet + upnl),
-                "maintMargin": fmt(position_margin / 4 if is_usdt else Decimal(0)),
+                "maintMargin": fmt(maint if is_usdt else Decimal(0)),
                 "initialMargin": fmt(
                     position_margin + fut.order_margin if is_usdt else Decimal(0)
                 ),
@@ -245,6 +252,42 @@ def _asset_rows(engine: Engine, now_ms: int) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def maint_margin(pos: Position, mark: Decimal) -> Decimal:
+    """Maintenance margin of a position: notional * bracket rate - bracket amount."""
+    notional = abs(pos.amount) * mark
+    if not notional:
+        return Decimal(0)
+    bracket = bracket_for_notional(notional)
+    return q8(notional * bracket.maint_margin_ratio - bracket.cum)
+
+
+def liquidation_price(engine: Engine, pos: Position, marks: dict[str, Decimal]) -> Decimal:
+    """Binance's cross-margin, one-way liquidation price of ``pos`` (0: none).
+
+    LP = (WB - TMM + UPNL + cum - side*size*entry) / (size*MMR - side*size), with the
+    wallet balance WB and the maintenance margin TMM and unrealized PnL UPNL of every
+    other position; 0 when the position is flat or could never be liquidated.
+    """
+    if not pos.amount:
+        return Decimal(0)
+    fut = engine.futures
+    others = [p for p in fut.positions.values() if p.amount and p.symbol != pos.symbol]
+    other_maint = sum((maint_margin(p, marks[p.symbol]) for p in others), Decimal(0))
+    other_upnl = sum((p.unrealized(marks[p.symbol]) for p in others), Decimal(0))
+    size = abs(pos.amount)
+    side = Decimal(1) if pos.amount > 0 else Decimal(-1)
+    bracket = bracket_for_notional(size * marks[pos.symbol])
+    numerator = (
+        fut.wallet.get("USDT", Decimal(0)) - other_maint + other_upnl + bracket.cum
+        - side * size * pos.entry_price
+    )
+    denominator = size * bracket.maint_margin_ratio - side * size
+    if not denominator:
+        return Decimal(0)
+    price = numerator / denominator
+    return q8(price) if price > 0 else Decimal(0)
 
 
 def futures_positions(engine: Engine, now_ms: int, symbol: str | None) -> list[dict[str, Any]]:
@@ -267,13 +310,13 @@ def futures_positions(engine: Engine, now_ms: int, symbol: str | None) -> list[d
                 "breakEvenPrice": fmt(pos.entry_price),
                 "markPrice": fmt(mark),
                 "unRealizedProfit": fmt(pos.unrealized(mark)),
-                "liquidationPrice": "0",
+                "liquidationPrice": fmt(liquidation_price(engine, pos, marks)),
                 "isolatedMargin": "0",
                 "notional": fmt(notional),
                 "marginAsset": "USDT",
                 "isolatedWallet": "0",
                 "initialMargin": fmt(margin),
-                "maintMargin": fmt(margin / 4),
+                "maintMargin": fmt(maint_margin(pos, mark)),
                 "positionInitialMargin": fmt(margin),
                 "openOrderInitialMargin": "0",
                 "adl": 0,
@@ -282,7 +325,43 @@ def futures_positions(engine: Engine, now_ms: int, symbol: str | None) -> list[d
                 "leverage": str(pos.leverage),
                 "marginType": "cross",
                 "isAutoAddMargin": "false",
-                "maxNotionalValue": "1000000000",
+                "maxNotionalValue": fmt(max_notional_for_leverage(pos.leverage)),
+                "updateTime": pos.update_ms or now_ms,
+            }
+        )
+    return rows
+
+
+def _account_positions(engine: Engine, now_ms: int) -> list[dict[str, Any]]:
+    """The ``positions`` of GET /fapi/v2|v3/account (Binance spells it unrealizedProfit)."""
+    marks = engine.futures_marks()
+    rows = []
+    for pos in engine.futures.positions.values():
+        if not pos.amount:
+            continue
+        mark = marks[pos.symbol]
+        notional = pos.amount * mark
+        margin = abs(notional) / pos.leverage
+        rows.append(
+            {
+                "symbol": pos.symbol,
+                "positionSide": "BOTH",
+                "positionAmt": fmt(pos.amount),
+                "unrealizedProfit": fmt(pos.unrealized(mark)),
+                "isolatedMargin": "0",
+                "notional": fmt(notional),
+                "isolatedWallet": "0",
+                "initialMargin": fmt(margin),
+                "maintMargin": fmt(maint_margin(pos, mark)),
+                "positionInitialMargin": fmt(margin),
+                "openOrderInitialMargin": "0",
+                "leverage": str(pos.leverage),
+                "isolated": False,
+                "entryPrice": fmt(pos.entry_price),
+                "breakEvenPrice": fmt(pos.entry_price),
+                "maxNotional": fmt(max_notional_for_leverage(pos.leverage)),
+                "bidNotional": "0",
+                "askNotional": "0",
                 "updateTime": pos.update_ms or now_ms,
             }
         )
@@ -324,9 +403,7 @@ def futures_account(engine: Engine, now_ms: int) -> dict[str, Any]:
         "availableBalance": usdt["availableBalance"] if usdt else "0",
         "maxWithdrawAmount": usdt["maxWithdrawAmount"] if usdt else "0",
     }
-    positions = [
-        p for p in futures_positions(engine, now_ms, None) if p["positionAmt"] != "0"
-    ]
+    positions = _account_positions(engine, now_ms)
     return {
         "feeTier": 0,
         "canTrade": True,
@@ -338,4 +415,62 @@ def futures_account(engine: Engine, now_ms: int) -> dict[str, Any]:
         **totals,
         "assets": assets,
         "positions": positions,
+    }
+
+
+def capital_coins(engine: Engine) -> list[dict[str, Any]]:
+    """GET /sapi/v1/capital/config/getall: every coin of the spot wallet and markets.
+
+    Money moves in and out only through the admin API, so every coin has one network,
+    ``SIM``, with deposits and withdrawals disabled (ccxt then reports them disabled).
+    """
+    account = engine.spot
+    coins = set(account.free)
+    for market in engine.markets.values():
+        coins.update((market.base, market.quote))
+    return [
+        {
+            "coin": coin,
+            "depositAllEnable": False,
+            "withdrawAllEnable": False,
+            "name": coin,
+            "free": fmt(account.free.get(coin, Decimal(0))),
+            "locked": fmt(account.locked.get(coin, Decimal(0))),
+            "freeze": "0",
+            "withdrawing": "0",
+            "ipoing": "0",
+            "ipoable": "0",
+            "storage": "0",
+            "isLegalMoney": False,
+            "trading": True,
+            "networkList": [_sim_network(coin)],
+        }
+        for coin in sorted(coins)
+    ]
+
+
+def _sim_network(coin: str) -> dict[str, Any]:
+    return {
+        "network": "SIM",
+        "coin": coin,
+        "withdrawIntegerMultiple": "0.00000001",
+        "isDefault": True,
+        "depositEnable": False,
+        "withdrawEnable": False,
+        "depositDesc": "Deposits go through the simulator's admin API.",
+        "withdrawDesc": "Withdrawals go through the simulator's admin API.",
+        "specialTips": "",
+        "name": "Simulator ledger",
+        "resetAddressStatus": False,
+        "addressRegex": "",
+        "memoRegex": "",
+        "withdrawFee": "0",
+        "withdrawMin": "0",
+        "withdrawMax": "0",
+        "depositDust": "0",
+        "minConfirm": 0,
+        "unLockConfirm": 0,
+        "sameAddress": False,
+        "estimatedArrivalTime": 0,
+        "busy": False,
     }

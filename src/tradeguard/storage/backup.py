@@ -10,12 +10,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from tradeguard.errors import StoreError, StoreNotFoundError
+from tradeguard.private_dirs import make_private_dir
 from tradeguard.storage.base import Store
 from tradeguard.storage.migrations import LATEST_VERSION
+from tradeguard.storage.partial import remove_stale_partials
 from tradeguard.storage.sqlite import SqliteStore, sessions_in
 from tradeguard.storage.url import open_store
 
-__all__ = ["list_backups", "prune_backups", "restore_backup", "take_backup"]
+__all__ = [
+    "list_backups",
+    "prune_backups",
+    "remove_stale_partials",
+    "restore_backup",
+    "take_backup",
+]
 
 _PREFIX = "tradeguard-"
 
@@ -45,7 +53,8 @@ def take_backup(store: Store, backup_dir: str | Path, keep: int) -> Path:
     """Write a consistent online backup of ``store`` into ``backup_dir`` (0700), then
     keep only the newest ``keep`` backups there. Returns the new file."""
     directory = Path(backup_dir)
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dir(directory)
+    remove_stale_partials(directory)  # left by a backup that was killed mid-write
     path = store.backup(directory)
     prune_backups(directory, keep)
     return path

@@ -17,8 +17,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from tradeguard.errors import StoreError, StoreNotFoundError, UnsupportedVersionError
+from tradeguard.private_dirs import make_private_dir
 from tradeguard.storage.base import Store
 from tradeguard.storage.migrations import (
     LATEST_VERSION,
@@ -26,8 +28,10 @@ from tradeguard.storage.migrations import (
     apply_migrations,
     current_version,
 )
+from tradeguard.storage.partial import writing_partial
 from tradeguard.storage.records import GENESIS_CRC
 from tradeguard.storage.sqlstore import SqlFlavor, SqlStore, SqlWriteTx
+from tradeguard.storage.url import DB_NAME, sqlite_files, store_url_for_dir
 
 __all__ = [
     "DB_NAME",
@@ -38,9 +42,7 @@ __all__ = [
     "sessions_in",
 ]
 
-DB_NAME = "tradeguard.db"
 _HEADER = b"SQLite format 3\x00"
-_DB_SUFFIXES = frozenset({".db", ".sqlite", ".sqlite3"})
 _SYNC_LEVELS = {"OFF": 0, "NORMAL": 1, "FULL": 2, "EXTRA": 3}
 # Primary result codes that leave a write's outcome unknown.
 _IO_CODES = frozenset({10, 11, 13, 14, 26})  # IOERR, CORRUPT, FULL, CANTOPEN, NOTADB
@@ -89,11 +91,49 @@ class _SqliteFlavor(SqlFlavor):
 _FLAVOR = _SqliteFlavor()
 
 
-def _resolve(path: Path) -> tuple[Path, Path]:
-    """(data_dir, db_file): a directory holds ``tradeguard.db``; a ``*.db`` path is it."""
-    if path.suffix in _DB_SUFFIXES or path.is_file():
-        return path.parent, path
-    return path, path / DB_NAME
+def _readonly_uri(db: Path) -> str:
+    """A URI that opens ``db`` without changing any file, even on a read-only mount.
+
+    With no WAL content, ``immutable`` reads the db file alone and creates no -wal or
+    -shm (SQLite cannot open a WAL-mode file read-only on a read-only mount otherwise).
+    ``immutable`` ignores the WAL, so with WAL content it is never used: ``mode=ro`` reads
+    the WAL, through the existing -shm opened read-only (``readonly_shm``) when there is
+    one; without one SQLite must create it (impossible on a read-only mount).
+    """
+    wal = db.with_name(db.name + "-wal")
+    shm = db.with_name(db.name + "-shm")
+    try:
+        wal_bytes = wal.stat().st_size
+    except FileNotFoundError:
+        wal_bytes = 0
+    if wal_bytes == 0:
+        params = "mode=ro&immutable=1"
+    elif shm.exists():
+        params = "mode=ro&readonly_shm=1"
+    else:
+        params = "mode=ro"
+    return f"file:{quote(str(db))}?{params}"
+
+
+def _readonly_hint(db: Path) -> str:
+    wal = db.with_name(db.name + "-wal")
+    shm = db.with_name(db.name + "-shm")
+    if wal.exists() and wal.stat().st_size and not shm.exists():
+        if not os.access(db.parent, os.W_OK):
+            return (
+                " read-only (its -wal holds records and SQLite must create the -shm beside "
+                "it to read them, but the directory is read-only: inspect a copy of the data "
+                "directory in a writable place)"
+            )
+    return " read-only"
+
+
+def _connect_readonly(db: Path) -> sqlite3.Connection:
+    uri = _readonly_uri(db)
+    try:
+        return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open {db} read-only: {exc}") from exc
 
 
 def _check_header(db: Path) -> None:
@@ -139,8 +179,8 @@ class SqliteStore(SqlStore):
         self._connect = connect or _default_connect
         self._busy_ms = busy_timeout_ms
         self._sync = synchronous.upper()
-        self.data_dir, self.db_path = _resolve(Path(path))
-        self.url = f"sqlite:///{self.db_path}"
+        self.data_dir, self.db_path = sqlite_files(Path(path))
+        self.url = store_url_for_dir(self.db_path)
         if not self.db_path.exists():
             if readonly or not create:
                 raise StoreNotFoundError(f"no tradeguard store at {self.db_path}")
@@ -168,7 +208,7 @@ class SqliteStore(SqlStore):
         )
 
     def _create_file(self) -> None:
-        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dir(self.data_dir)
         # Created by us with 0600 before SQLite sees it: SQLite would use 0644.
         with contextlib.suppress(FileExistsError):
             os.close(os.open(self.db_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
@@ -176,7 +216,9 @@ class SqliteStore(SqlStore):
     def _open(self, db: Path) -> Any:
         """Open a connection with our PRAGMAs and check that each took effect."""
         try:
-            conn = self._connect(str(db))
+            conn = _connect_readonly(db) if self.readonly else self._connect(str(db))
+        except StoreError:
+            raise
         except Exception as exc:
             raise StoreError(f"cannot open SQLite database {db}: {exc}") from exc
         try:
@@ -188,7 +230,8 @@ class SqliteStore(SqlStore):
             raise
         except Exception as exc:
             conn.close()
-            raise StoreError(f"cannot open SQLite database {db}: {exc}") from exc
+            how = _readonly_hint(db) if self.readonly else ""
+            raise StoreError(f"cannot open SQLite database {db}{how}: {exc}") from exc
         return conn
 
     def _apply_pragmas(self, conn: Any, db: Path) -> None:
@@ -219,7 +262,8 @@ class SqliteStore(SqlStore):
             raise
         except Exception as exc:
             raise StoreError(f"cannot open tradeguard store {self.db_path}: {exc}") from exc
-        self._tighten_modes()
+        if not self.readonly:
+            self._tighten_modes()
         return version
 
     def _check_ours(self, conn: Any) -> None:
@@ -287,12 +331,13 @@ class SqliteStore(SqlStore):
             probe.close()
         if has_data:
             dest = self.data_dir / "backups"
-            dest.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_private_dir(dest)
             name = f"pre-migration-{found}-{target}-{time.time_ns()}.db"
             copy_sqlite_file(self.db_path, dest / name)
 
     def _connect_reader(self) -> Any:
-        conn = self._connect(str(self.db_path))
+        db = self.db_path
+        conn = _connect_readonly(db) if self.readonly else self._connect(str(db))
         conn.execute(f"PRAGMA busy_timeout={int(self._busy_ms)}")
         # Readers never write; query_only makes a slip fail loudly.
         conn.execute("PRAGMA query_only=ON")
@@ -334,21 +379,18 @@ def _publish(tmp: Path, final: Path) -> None:
 
 def copy_sqlite_file(src: Path, final: Path) -> None:
     """Online, consistent copy of a SQLite database into ``final`` (mode 0600)."""
-    final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.partial")
-    tmp.unlink(missing_ok=True)
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    make_private_dir(final.parent)
     try:
-        source = sqlite3.connect(str(src), isolation_level=None)
-        target = sqlite3.connect(str(tmp), isolation_level=None)
-        try:
-            source.backup(target)
-        finally:
-            target.close()
-            source.close()
-        _publish(tmp, final)
+        with writing_partial(final) as tmp:
+            source = sqlite3.connect(str(src), isolation_level=None)
+            target = sqlite3.connect(str(tmp), isolation_level=None)
+            try:
+                source.backup(target)
+            finally:
+                target.close()
+                source.close()
+            _publish(tmp, final)
     except sqlite3.Error as exc:
-        tmp.unlink(missing_ok=True)
         raise StoreError(f"backup of {src} to {final} failed: {exc}") from exc
 
 
@@ -359,17 +401,11 @@ def export_to_sqlite(source: Store, dest: Path, *, name: str | None = None) -> P
     SQLite store, so it restores anywhere. ``name`` defaults to ``backup_file_name``.
     """
     final = Path(dest) / (name or backup_file_name(source.session_id))
-    final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.partial")
-    tmp.unlink(missing_ok=True)
-    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    try:
+    make_private_dir(final.parent)
+    with writing_partial(final) as tmp:
         with SqliteStore(tmp, session_id=source.session_id) as target:
             target.import_from(source)
         _publish(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return final
 
 
