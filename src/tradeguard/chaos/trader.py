@@ -197,10 +197,11 @@ class SendFirstSender(OrderSender):
 async def _trade(data_dir: Path, exchange_url: str, prefix: str) -> None:
     from tradeguard.cli.trade_cmd import run_trading
     from tradeguard.config import Config, ReconcileSettings, StorageSettings, StrategySettings
+    from tradeguard.storage.url import store_url_for_dir
 
     config = Config(
         storage=StorageSettings(
-            url=f"sqlite:///{data_dir}",
+            url=store_url_for_dir(data_dir),
             backup_every_seconds=86_400.0,
             backup_dir=str(data_dir / "backups"),
         ),
