@@ -213,7 +213,7 @@ def test_snapshots_keep_trigger_orders_and_v2_snapshots_still_decode() -> None:
     state = _state()
     state.apply(_intent(), seq=3)
     version, payload = codec.encode_state(state)
-    assert version == 3
+    assert version >= 3  # v3 brought trigger prices (v4: the bound account)
     restored = codec.decode_state(version, payload)
     assert restored.orders == state.orders
     assert restored.orders[ClientOrderId("tg-1")].trigger_price == Decimal("28000")

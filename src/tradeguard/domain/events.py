@@ -24,6 +24,7 @@ from tradeguard.domain.ids import Asset, ClientOrderId, ExchangeOrderId, FlagId,
 
 __all__ = [
     "EVENT_TYPES",
+    "AccountBound",
     "AnyEvent",
     "BalanceUpdated",
     "CancelRequested",
@@ -313,6 +314,21 @@ class ReconciliationReported(Event, frozen=True, kw_only=True, tag="reconciliati
     flags_raised: tuple[str, ...]
 
 
+class AccountBound(Event, frozen=True, kw_only=True, tag="account_bound"):
+    """The session's store belongs to this exchange account (first start, or adopted).
+
+    ``account`` is a fingerprint (a hash of the API key), never a credential.
+    ``previous`` is the ``exchange_id:account`` this binding replaced when a person
+    adopted a different account; empty at the first start. ``note`` says why.
+    """
+
+    schema_version: ClassVar[int] = 1
+    exchange_id: str
+    account: str
+    previous: str = ""
+    note: str = ""
+
+
 AnyEvent = (
     SessionStarted
     | SessionStopped
@@ -335,6 +351,7 @@ AnyEvent = (
     | FlagRaised
     | FlagResolved
     | ReconciliationReported
+    | AccountBound
 )
 """Union of every concrete event (a tagged union msgspec can decode directly)."""
 
@@ -360,6 +377,7 @@ _CONCRETE: tuple[type[Event], ...] = (
     FlagRaised,
     FlagResolved,
     ReconciliationReported,
+    AccountBound,
 )
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradeguard.domain.balances import make_balance
 from tradeguard.domain.events import (
+    AccountBound,
     BalanceUpdated,
     CancelRequested,
     Event,
@@ -242,6 +243,18 @@ def _reconciliation_reported(state: SessionState, e: ReconciliationReported) -> 
     del state, e
 
 
+def _account_bound(state: SessionState, e: AccountBound) -> None:
+    # A new binding must name the one it replaces: an adoption is a decision about
+    # a known account, never a silent overwrite.
+    current = f"{state.account[0]}:{state.account[1]}" if state.account else ""
+    if e.previous != current:
+        raise DomainError(
+            f"account_bound replaces {e.previous or 'no account'!r} but the session is "
+            f"bound to {current or 'no account'!r}"
+        )
+    state.account = (e.exchange_id, e.account)
+
+
 HANDLERS: dict[type[Event], Callable[[SessionState, Any], None]] = {
     SessionStarted: _session_started,
     SessionStopped: _session_stopped,
@@ -264,5 +277,6 @@ HANDLERS: dict[type[Event], Callable[[SessionState, Any], None]] = {
     FlagRaised: _flag_raised,
     FlagResolved: _flag_resolved,
     ReconciliationReported: _reconciliation_reported,
+    AccountBound: _account_bound,
 }
 """Event class -> handler."""

@@ -53,6 +53,7 @@ class SessionState:
     __slots__ = (
         "__weakref__",  # storage keeps per-state caches (encoded snapshot parts)
         "_by_exchange_id",
+        "account",
         "balances",
         "closed_orders",
         "external_trades",
@@ -77,6 +78,8 @@ class SessionState:
         self.session_id: str | None = None
         self.run_id: str | None = None
         self.running = False
+        # (exchange id, account fingerprint) the session is bound to (``AccountBound``).
+        self.account: tuple[str, str] | None = None
         self.last_seq = 0
         self.instruments: dict[Symbol, Instrument] = {}
         self.orders: dict[ClientOrderId, Order] = {}
@@ -202,6 +205,7 @@ class SessionState:
         other.session_id = self.session_id
         other.run_id = self.run_id
         other.running = self.running
+        other.account = self.account
         other.last_seq = self.last_seq
         other.instruments = dict(self.instruments)
         other.orders = dict(self.orders)
@@ -254,6 +258,7 @@ class SessionState:
             self.session_id,
             self.run_id,
             self.running,
+            self.account,
             self.last_seq,
             self.instruments,
             self.orders,

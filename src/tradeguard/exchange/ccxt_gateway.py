@@ -21,6 +21,7 @@ error messages.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -181,6 +182,16 @@ class CcxtGateway:
             f"CcxtGateway(exchange_id={self.exchange_id!r}, url={where!r}, "
             f"markets={self.market_types!r}, pacer={self._pacer!r})"
         )
+
+    @property
+    def account_fingerprint(self) -> str:
+        """Which account this gateway trades: a hash of the API key, never the key.
+
+        Stored in the journal (``AccountBound``) so a store is never reconciled against
+        another account by mistake. A rotated key looks like another account.
+        """
+        digest = hashlib.sha256(b"tradeguard-account-v1:" + self._secrets[0].encode())
+        return "key-sha256:" + digest.hexdigest()[:16]
 
     async def __aenter__(self) -> Self:
         return self

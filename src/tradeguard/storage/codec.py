@@ -61,6 +61,7 @@ __all__ = [
     "upcast_no_trigger_v1_v2",
     "upcast_snapshot_v1_v2",
     "upcast_snapshot_v2_v3",
+    "upcast_snapshot_v3_v4",
 ]
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -72,9 +73,9 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 SNAPSHOT_UPCASTERS: dict[int, Upcaster] = {}
 """from_version -> function turning a snapshot dict of that version into the next's."""
 
-SNAPSHOT_VERSION: Final = 3
+SNAPSHOT_VERSION: Final = 4
 """Version of the snapshot layout this build writes (2: retention, trade owners;
-3: orders carry a trigger price)."""
+3: orders carry a trigger price; 4: the exchange account the session is bound to)."""
 
 _encoder = msgspec.msgpack.Encoder()  # Decimal -> str is msgspec's default
 _dict_decoder = msgspec.msgpack.Decoder(dict[str, Any])
@@ -269,6 +270,13 @@ def encode_event_v1_for_fixture(event: FillRecorded) -> NewRecord:
 # --- snapshots -----------------------------------------------------------------------
 
 
+@register_snapshot_upcaster(3)
+def upcast_snapshot_v3_v4(data: dict[str, Any]) -> dict[str, Any]:
+    """Snapshot v3 -> v4: ``account`` (none: v3 stores were bound to no account; the
+    next start binds them)."""
+    return {**data, "account": None}
+
+
 class StateSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     """The whole session state as stored in a snapshot (layout ``SNAPSHOT_VERSION``).
 
@@ -293,6 +301,7 @@ class StateSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     fills_recorded: int
     order_trades: dict[ClientOrderId, list[TradeId]]
     external_trades: list[tuple[Symbol, TradeId]]
+    account: tuple[str, str] | None = None
 
 
 class _SnapshotOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -315,6 +324,7 @@ class _SnapshotOut(msgspec.Struct, frozen=True, kw_only=True):
     fills_recorded: int
     order_trades: dict[ClientOrderId, list[TradeId]]
     external_trades: list[tuple[Symbol, TradeId]]
+    account: tuple[str, str] | None = None
 
 
 _snapshot_decoder = msgspec.msgpack.Decoder(StateSnapshot)
@@ -378,6 +388,7 @@ def encode_state(state: SessionState) -> tuple[int, bytes]:
         fills_recorded=state.fills_recorded,
         order_trades=state.order_trades,
         external_trades=list(state.external_trades),
+        account=state.account,
     )
     return SNAPSHOT_VERSION, _encoder.encode(snapshot)
 
@@ -428,6 +439,7 @@ def _state_from(snapshot: StateSnapshot) -> SessionState:
     state.fills_recorded = snapshot.fills_recorded
     state.order_trades = snapshot.order_trades
     state.external_trades = deque(snapshot.external_trades)
+    state.account = snapshot.account
     if len(state.orders) != len(snapshot.orders) or len(state.closed_orders) != len(
         snapshot.closed_orders
     ):
