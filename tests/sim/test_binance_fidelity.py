@@ -45,6 +45,7 @@ async def test_unmodified_ccxt_with_default_options_loads_and_trades(
         markets = await exchange.load_markets()
         assert {SPOT, PERP} <= set(markets) if exchange_id == "binance" else PERP in markets
         assert exchange.currencies["BTC"]["info"]["coin"] == "BTC"
+        assert (await exchange.fetch_status())["status"] == "ok"
         balance = await exchange.fetch_balance()
         assert balance["USDT"]["free"] == 100000.0
         order = await exchange.create_order(symbol, "limit", "buy", 0.01, 59000)
@@ -169,6 +170,18 @@ async def test_futures_filter_failures_answer_binance_futures_codes(
             "symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
             "quantity": quantity, "price": price,
         })
+
+
+async def test_futures_position_is_capped_by_the_leverage_bracket(usdm: Any) -> None:
+    # Leverage 10: bracket 2's cap, 10M; 170 BTC at 59,000 is 10.03M (and needs more
+    # margin than the wallet has: the cap is checked first).
+    with pytest.raises(ccxt_async.ExchangeError, match="-2027"):
+        await usdm.create_order(PERP, "limit", "buy", 170, 59000)
+    await usdm.set_leverage(125, PERP)  # bracket 1 only: 50,000
+    with pytest.raises(ccxt_async.ExchangeError, match="-2027"):
+        await usdm.create_order(PERP, "limit", "buy", 1, 59000)
+    order = await usdm.create_order(PERP, "limit", "buy", 0.8, 59000)
+    assert order["status"] == "open"
 
 
 async def test_futures_reduce_only_still_checks_lot_size(usdm: Any) -> None:

@@ -23,7 +23,12 @@ from tradeguard.sim.accounts import (
 )
 from tradeguard.sim.config import SimulatorConfig
 from tradeguard.sim.marketdata import MarkHistory
-from tradeguard.sim.markets import DEFAULT_MARKETS, Market, check_order_filters
+from tradeguard.sim.markets import (
+    DEFAULT_MARKETS,
+    Market,
+    check_order_filters,
+    max_notional_for_leverage,
+)
 
 __all__ = ["Engine", "round_to_step"]
 
@@ -369,6 +374,12 @@ class Engine:
             if not reducing:
                 raise SimulatorRejectionError(-2022, "ReduceOnly Order is rejected.")
             return
+        signed = order.orig_qty if order.side == "BUY" else -order.orig_qty
+        # The leverage bracket's cap on the position (maxNotionalValue), before margin.
+        if abs(pos.amount + signed) * reference > max_notional_for_leverage(pos.leverage):
+            raise SimulatorRejectionError(
+                -2027, "Exceeded the maximum allowable position at current leverage."
+            )
         order.lock_asset = "USDT"
         order.lock_per_unit = reference / pos.leverage
         self.futures.reserve(order.orig_qty * order.lock_per_unit, self.futures_marks())

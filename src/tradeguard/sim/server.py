@@ -1,5 +1,9 @@
 """aiohttp front of the simulator: Binance's /api/v3 and /fapi routes, faults, limits.
 
+Besides spot (/api/v3) and USD-M (/fapi) it answers what ccxt's default
+``load_markets`` asks for (the /sapi coin and margin-pair lists, /dapi's exchangeInfo
+without markets), so an unmodified ccxt client with only its URLs changed works.
+
 One catch-all aiohttp route dispatches through a dict, so fault injection, rate
 limiting, authentication and error encoding sit in one lean request path. Nothing is
 logged per request: the simulator must not be the bottleneck of a benchmark.
@@ -199,6 +203,7 @@ class SimulatorServer:
         pub["GET", "/dapi/v1/exchangeInfo"] = lambda p: self._exchange_info["coinm"]
         pub["GET", "/dapi/v1/ping"] = lambda p: b"{}"
         pub["GET", "/dapi/v1/time"] = lambda p: enc({"serverTime": self.now_ms()})
+        pub["GET", "/sapi/v1/system/status"] = lambda p: b'{"status":0,"msg":"normal"}'
         s = self._signed
         s["GET", "/api/v3/account"] = lambda p, now: views.spot_account(self.engine, now)
         # The wallet endpoints ccxt's default load_markets calls (fetchCurrencies and
