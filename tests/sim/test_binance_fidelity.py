@@ -69,6 +69,31 @@ def test_each_ticker_endpoint_has_its_own_shape(sim: SimulatorThread) -> None:
     assert set(futures_price) == {"symbol", "price", "time"}
     rows, _ = get_json(f"{sim.url}/api/v3/ticker/price")
     assert [r["symbol"] for r in rows] == ["BTCUSDT", "ETHUSDT"]
+    # The field sets of Binance's published answers.
+    spot_day, _ = get_json(f"{sim.url}/api/v3/ticker/24hr?symbol=BTCUSDT")
+    assert set(spot_day) == {
+        "symbol", "priceChange", "priceChangePercent", "weightedAvgPrice", "prevClosePrice",
+        "lastPrice", "lastQty", "bidPrice", "bidQty", "askPrice", "askQty", "openPrice",
+        "highPrice", "lowPrice", "volume", "quoteVolume", "openTime", "closeTime", "firstId",
+        "lastId", "count",
+    }
+    futures_day, _ = get_json(f"{sim.url}/fapi/v1/ticker/24hr?symbol=BTCUSDT")
+    assert set(futures_day) == set(spot_day) - {
+        "prevClosePrice", "bidPrice", "bidQty", "askPrice", "askQty",
+    }
+    futures_book, _ = get_json(f"{sim.url}/fapi/v1/ticker/bookTicker?symbol=BTCUSDT")
+    assert set(futures_book) == {
+        "symbol", "bidPrice", "bidQty", "askPrice", "askQty", "time", "lastUpdateId",
+    }
+    spot_depth, _ = get_json(f"{sim.url}/api/v3/depth?symbol=BTCUSDT&limit=5")
+    assert set(spot_depth) == {"lastUpdateId", "bids", "asks"}
+    futures_depth, _ = get_json(f"{sim.url}/fapi/v1/depth?symbol=BTCUSDT&limit=5")
+    assert set(futures_depth) == {"lastUpdateId", "E", "T", "bids", "asks"}
+    [candle] = get_json(f"{sim.url}/api/v3/klines?symbol=BTCUSDT&interval=1m&limit=1")[0]
+    assert len(candle) == 12
+    with pytest.raises(urllib.error.HTTPError) as unknown:
+        get_json(f"{sim.url}/api/v3/ticker/price?symbol=NOPEUSDT")
+    assert json.loads(unknown.value.read())["code"] == -1121
 
 
 async def test_24h_ticker_statistics_are_consistent(sim: SimulatorThread) -> None:
@@ -101,6 +126,11 @@ async def test_order_book_trades_and_klines_endpoints(spot: Any, sim: SimulatorT
     assert [(t["side"], t["amount"]) for t in trades] == [("buy", 0.01)]
     raw, _ = get_json(f"{sim.url}/api/v3/trades?symbol=BTCUSDT")
     assert raw[0]["isBuyerMaker"] is False
+    assert set(raw[0]) == {"id", "price", "qty", "quoteQty", "time", "isBuyerMaker",
+                           "isBestMatch"}
+    [aggregate], _ = get_json(f"{sim.url}/api/v3/aggTrades?symbol=BTCUSDT")
+    assert set(aggregate) == {"a", "p", "q", "f", "l", "T", "m", "M"}
+    assert (aggregate["a"], aggregate["q"]) == (raw[0]["id"], "0.01")
     candles = await spot.fetch_ohlcv(SPOT, "1m", None, 3)
     assert len(candles) == 3
     assert candles[-1][5] == 0.01  # the fill's volume is in the current minute
