@@ -31,6 +31,7 @@ __all__ = [
     "SimulatorStateError",
     "StaleEpochError",
     "StoreClosedError",
+    "StoreDamagedError",
     "StoreError",
     "StoreFailedError",
     "StoreNotFoundError",
@@ -81,6 +82,19 @@ class StoreNotFoundError(StoreError):
 
 class StoreClosedError(StoreError):
     """The store was closed; no more reads or writes."""
+
+
+class StoreDamagedError(StoreError):
+    """The store's files show that opening them would lose or overwrite committed data:
+    a damaged write-ahead log whose later commits SQLite would silently drop, a journal
+    behind its durable high-water mark, or tables hidden by damage. Nothing was changed;
+    a writable open first copies the files into ``forensics_dir``. ``recover
+    --accept-loss`` proceeds with what is readable, on purpose.
+    """
+
+    def __init__(self, message: str, *, forensics_dir: str | None = None) -> None:
+        super().__init__(message)
+        self.forensics_dir = forensics_dir
 
 
 class StoreFailedError(StoreError):

@@ -155,6 +155,7 @@ class LocalService:
             session_id=config.storage.session_id,
             create=True,
             synchronous=config.storage.synchronous,
+            accept_loss=accept_loss,
         )
         try:
             # Before recovery writes anything (quarantine, markers) or the epoch moves.

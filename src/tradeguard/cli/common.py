@@ -132,6 +132,7 @@ def open_configured_store(
     session: str | None = None,
     create: bool = False,
     readonly: bool = False,
+    accept_loss: bool = False,
 ) -> Store:
     """Open the store a command works on."""
     return open_store(
@@ -140,6 +141,7 @@ def open_configured_store(
         create=create,
         synchronous=config.storage.synchronous,
         readonly=readonly,
+        accept_loss=accept_loss,
     )
 
 

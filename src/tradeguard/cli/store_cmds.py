@@ -67,7 +67,9 @@ def recover_cmd(
     """Local recovery: detect an unclean shutdown, restore state, quarantine a damaged tail."""
     cfg, url = prepare(config, data_dir, store, json=json)
     with (
-        open_configured_store(cfg, url, session=session, readonly=dry_run) as st,
+        open_configured_store(
+            cfg, url, session=session, readonly=dry_run, accept_loss=accept_loss
+        ) as st,
         progress_bar("replaying journal", enabled=not json) as update,
     ):
         if not dry_run:

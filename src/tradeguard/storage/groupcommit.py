@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from tradeguard.errors import StoreClosedError, StoreError, StoreFailedError
 from tradeguard.storage.records import StoredRecord
@@ -44,10 +44,20 @@ from tradeguard.storage.writejobs import (
 
 # Job, StoreStats, TxState and WriteTx live in writejobs; importing them from here
 # keeps working.
-__all__ = ["GroupCommitter", "Job", "StoreStats", "TxState", "WriteTx"]
+__all__ = ["GroupCommitter", "Job", "MarkSink", "StoreStats", "TxState", "WriteTx"]
 
 MAX_GROUP_JOBS = 1024
 """Cap on jobs per transaction, so one commit's latency stays bounded under load."""
+
+
+class MarkSink(Protocol):
+    """Where the durable high-water mark goes (the SQLite store's side file)."""
+
+    def write(self, seq: int, epoch: int) -> None:
+        """Make ``(seq, epoch)`` durable before returning."""
+
+    def close(self) -> None:
+        """Release the file."""
 
 
 class _PoisonError(Exception):
@@ -94,6 +104,8 @@ class GroupCommitter:
         self._batched = self._fallbacks = 0
         self.before_release: Callable[[Job], None] | None = None
         """Test hook: runs after a job's writes, before its savepoint is released."""
+        self._marks: MarkSink | None = None
+        self._mark = (0, 0)
         self._thread = threading.Thread(target=self._run, name=f"tradeguard-writer-{name}")
         self._thread.daemon = True
         self._thread.start()
@@ -168,6 +180,14 @@ class GroupCommitter:
                 fallback_groups=self._fallbacks,
             )
 
+    def keep_marks(self, sink: MarkSink, seq: int, epoch: int) -> None:
+        """From now on record the committed (last seq, epoch) in ``sink``: raised after
+        COMMIT and before any caller is answered, lowered (quarantine) before COMMIT, so
+        the durable mark never exceeds what is durable and never trails an
+        acknowledgement. ``(seq, epoch)`` is what the sink holds now."""
+        self._marks = sink
+        self._mark = (seq, epoch)
+
     @property
     def failure(self) -> str | None:
         """Why the store was poisoned, or None."""
@@ -205,6 +225,8 @@ class GroupCommitter:
             # cleaning up on the connection.
             self._idle.wait_for(lambda: not self._leading)
         self._tx.close()
+        if self._marks is not None:
+            self._marks.close()
 
     # --- leading ---------------------------------------------------------------------
 
@@ -284,12 +306,29 @@ class GroupCommitter:
         if not isinstance(attempt, tuple):
             return  # every caller of the group was answered already
         outcomes, state = attempt
+        mark = (state.next_seq - 1, state.epoch)
+        marks = self._marks if mark != self._mark else None
+        if marks is not None and mark[0] < self._mark[0]:
+            # Lowered first: a crash before COMMIT leaves the mark below the journal.
+            try:
+                self._mark = (mark[0], min(mark[1], self._mark[1]))
+                marks.write(*self._mark)
+            except Exception as exc:  # noqa: BLE001 - the disk failed: stop writing
+                self._poison(group, exc, "lowering the high-water mark")
+                return
         try:
             self._tx.commit()
         except Exception as exc:  # noqa: BLE001 - any COMMIT failure: outcome unknown
             # Unknown outcome: the commit may be on disk. Never retry it.
             self._poison(group, exc, "COMMIT")
             return
+        if marks is not None and mark != self._mark:
+            try:
+                marks.write(*mark)
+            except Exception as exc:  # noqa: BLE001 - committed, but not provably so
+                self._poison(group, exc, "recording the high-water mark after COMMIT")
+                return
+            self._mark = mark
         self._finish(outcomes, state, by_caller)
 
     def _attempt(

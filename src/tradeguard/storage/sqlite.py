@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tradeguard.errors import StoreError, StoreNotFoundError, UnsupportedVersionError
+from tradeguard.logs import get_logger
 from tradeguard.private_dirs import make_private_dir
 from tradeguard.storage.base import Store
 from tradeguard.storage.migrations import (
@@ -31,6 +32,7 @@ from tradeguard.storage.migrations import (
 from tradeguard.storage.partial import writing_partial
 from tradeguard.storage.records import GENESIS_CRC
 from tradeguard.storage.sqlstore import SqlFlavor, SqlStore, SqlWriteTx
+from tradeguard.storage.storeguard import StoreGuard, read_view
 from tradeguard.storage.url import DB_NAME, sqlite_files, store_url_for_dir
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "sessions_in",
 ]
 
+_log = get_logger("tradeguard.storage.sqlite")
 _HEADER = b"SQLite format 3\x00"
 _SYNC_LEVELS = {"OFF": 0, "NORMAL": 1, "FULL": 2, "EXTRA": 3}
 # Primary result codes that leave a write's outcome unknown.
@@ -169,6 +172,7 @@ class SqliteStore(SqlStore):
         busy_timeout_ms: int = 5000,
         connect: Callable[[str], Any] | None = None,
         migrate_to: int | None = None,
+        accept_loss: bool = False,
     ) -> None:
         super().__init__()
         if synchronous.upper() not in _SYNC_LEVELS:
@@ -181,17 +185,34 @@ class SqliteStore(SqlStore):
         self._sync = synchronous.upper()
         self.data_dir, self.db_path = sqlite_files(Path(path))
         self.url = store_url_for_dir(self.db_path)
+        # Before SQLite sees the files: would opening them lose committed data?
+        guard = StoreGuard(
+            self.db_path, session_id, readonly=readonly, accept_loss=accept_loss
+        )
+        self.accepted_loss = guard.accepted
+        """What was lost when ``accept_loss`` let a damaged store open (else None)."""
+        guard.before_create()
         if not self.db_path.exists():
             if readonly or not create:
                 raise StoreNotFoundError(f"no tradeguard store at {self.db_path}")
             self._create_file()
         _check_header(self.db_path)
+        if not readonly:
+            guard.check(guard.probe())
         conn = self._open(self.db_path)
         try:
+            if readonly:
+                guard.check(read_view(conn, guard.sessions()))
+            else:
+                guard.settle(conn)
             self._version = self._prepare(conn, migrate_to)
         except BaseException:
             conn.close()
             raise
+        self.accepted_loss = guard.accepted
+        if guard.accepted is not None:
+            _log.warning("accepted loss", store=str(self.db_path), lost=guard.accepted,
+                         forensics=str(guard.forensics_dir))
         if readonly:
             conn.close()
             return
@@ -206,6 +227,18 @@ class SqliteStore(SqlStore):
             next_seq=1 if last is None else last.seq + 1,
             last_crc=GENESIS_CRC if last is None else last.crc,
         )
+        self._keep_marks(guard, 0 if last is None else last.seq)
+
+    def _keep_marks(self, guard: StoreGuard, last_seq: int) -> None:
+        """Start recording the durable high-water mark with every commit."""
+        try:
+            epoch = self.current_epoch()
+            marks = guard.start_marks(last_seq, epoch)
+        except BaseException:
+            self.close()
+            raise
+        if marks is not None:
+            self.writer.keep_marks(marks, *guard.mark_now())
 
     def _create_file(self) -> None:
         make_private_dir(self.data_dir)
