@@ -28,6 +28,7 @@ from tradeguard.storage.records import RunInfo
 __all__ = [
     "MAINTENANCE_RUN_KINDS",
     "BalanceLine",
+    "DisplayPrecision",
     "FlagLine",
     "OrderLine",
     "PositionLine",
@@ -35,6 +36,7 @@ __all__ = [
     "RunState",
     "StatusReport",
     "describe_run",
+    "display_precision",
     "last_trading_run",
     "run_kind",
     "run_summary",
@@ -102,6 +104,14 @@ class RunLine(msgspec.Struct, frozen=True):
     recovered_since: bool = False
 
 
+class DisplayPrecision(msgspec.Struct, frozen=True):
+    """Steps to round a symbol's prices and amounts to for display, inferred from the
+    journal's own orders on it (the store does not hold the exchange's tick sizes)."""
+
+    price_step: Decimal | None
+    amount_step: Decimal | None
+
+
 class StatusReport(msgspec.Struct, frozen=True):
     """The session at a glance; decimals are printed as strings in JSON.
 
@@ -121,6 +131,7 @@ class StatusReport(msgspec.Struct, frozen=True):
     running: bool
     run_state: RunState = "never_run"
     last_run: RunLine | None = None
+    precision: dict[str, DisplayPrecision] = msgspec.field(default_factory=dict)
 
 
 def _order_line(order: object) -> OrderLine:
@@ -188,7 +199,32 @@ def status_of_state(
         running=last_run is not None and last_run.state == "running",
         run_state="never_run" if last_run is None else last_run.state,
         last_run=last_run,
+        precision=display_precision(state),
     )
+
+
+def _step(values: list[Decimal]) -> Decimal | None:
+    exponents = [
+        e for e in (v.normalize().as_tuple().exponent for v in values if v.is_finite())
+        if isinstance(e, int)
+    ]
+    if not exponents:
+        return None
+    return Decimal(1).scaleb(min(*exponents, 0))
+
+
+def display_precision(state: SessionState) -> dict[str, DisplayPrecision]:
+    """Per symbol, the finest step among its orders' prices and amounts."""
+    prices: dict[str, list[Decimal]] = {}
+    amounts: dict[str, list[Decimal]] = {}
+    for order in state.orders.values():
+        if order.price is not None:
+            prices.setdefault(order.symbol, []).append(order.price)
+        amounts.setdefault(order.symbol, []).append(order.amount)
+    return {
+        symbol: DisplayPrecision(_step(prices.get(symbol, [])), _step(amounts.get(symbol, [])))
+        for symbol in sorted(set(prices) | set(amounts))
+    }
 
 
 def session_status(store: Store) -> StatusReport:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 import tradeguard
+from tradeguard.config import Config, StorageSettings
+from tradeguard.domain.enums import FlagSeverity
+from tradeguard.domain.events import FlagRaised
+from tradeguard.domain.ids import FlagId
+from tradeguard.service import LocalService
+from tradeguard.storage.url import store_url_for_dir
 
 TRADEGUARD = [sys.executable, "-m", "tradeguard"]
 
@@ -55,3 +66,93 @@ def test_error_text_is_not_read_as_markup(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert "storage.nested" in proc.stderr
+
+
+# --- 80 columns: what the user types next is never cut off ----------------------------
+
+
+LONG_FLAG_ID = "reconcile-vanished_order-tgdefaultabc123-000000123456"
+ACTIONS = ("cancel_on_exchange", "mark_canceled", "accept_exchange_state")
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A journal-demo store (orders, fills) plus one open flag with a long id."""
+    data = tmp_path_factory.mktemp("demo") / "data"
+    proc = tg("journal-demo", "--data-dir", str(data), "--events", "400", "--traders", "2",
+              "--json")
+    assert proc.returncode == 0, proc.stderr
+
+    async def raise_flag() -> None:
+        cfg = Config(storage=StorageSettings(url=store_url_for_dir(data)))
+        service = await LocalService.start(cfg, cfg.storage.url)
+        try:
+            await service.append([FlagRaised(
+                ts_ns=time.time_ns(), flag_id=FlagId(LONG_FLAG_ID),
+                severity=FlagSeverity.CRITICAL, kind="vanished_order",
+                message="order tgdefaultabc123-000000123456 is open here but the exchange "
+                        "does not know it", actions=ACTIONS)])
+        finally:
+            await service.close()
+
+    asyncio.run(raise_flag())
+    return data
+
+
+def test_flags_at_80_columns_show_ids_actions_and_the_command(demo_store: Path) -> None:
+    proc = tg("flags", "--data-dir", str(demo_store), columns=80)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(LONG_FLAG_ID in line for line in lines), proc.stdout
+    for action in ACTIONS:
+        assert f"tradeguard resolve {LONG_FLAG_ID} --action {action}" in lines[
+            next(i for i, line in enumerate(lines) if action in line)]
+    assert "…" not in proc.stdout
+
+
+def test_status_at_80_columns_shows_full_client_ids(demo_store: Path) -> None:
+    code_json = tg("status", "--data-dir", str(demo_store), "--json")
+    report = json.loads(code_json.stdout)
+    assert report["open_orders"], "the demo left no open order to show"
+    proc = tg("status", "--data-dir", str(demo_store), columns=80)
+    assert proc.returncode == 0, proc.stderr
+    assert "…" not in proc.stdout
+    for order in report["open_orders"]:
+        assert order["client_order_id"] in proc.stdout.split(), order
+    assert f"tradeguard resolve {LONG_FLAG_ID} --action mark_canceled" in proc.stdout
+
+
+def journal_json(data: Path, *args: str) -> dict[str, Any]:
+    proc = tg("journal", "--data-dir", str(data), "--json", *args)
+    assert proc.returncode == 0, proc.stderr
+    answer: dict[str, Any] = json.loads(proc.stdout)
+    return answer
+
+
+def test_journal_shows_the_newest_records_by_default(demo_store: Path) -> None:
+    answer = journal_json(demo_store)
+    seqs = [r["seq"] for r in answer["records"]]
+    assert seqs == list(range(answer["last_seq"] - 49, answer["last_seq"] + 1))
+    tail = journal_json(demo_store, "--tail", "5")
+    assert [r["seq"] for r in tail["records"]] == seqs[-5:]
+    after = journal_json(demo_store, "--after", "0", "--limit", "3")
+    assert [r["seq"] for r in after["records"]] == [1, 2, 3]
+    text = tg("journal", "--data-dir", str(demo_store), "--tail", "3", columns=80).stdout
+    assert f"newest 3 of {answer['last_seq']:,}" in text
+    assert str(answer["last_seq"]) in text.split()
+
+
+def test_journal_filters_by_type_and_symbol(demo_store: Path) -> None:
+    everything = journal_json(demo_store, "--after", "0", "--limit", "100000")["records"]
+    types = {r["type"] for r in everything}
+    assert "flag_raised" in types
+    flagged = journal_json(demo_store, "--type", "flag_raised")["records"]
+    assert [r["data"]["flag_id"] for r in flagged] == [LONG_FLAG_ID]
+    symbols = {r["data"]["symbol"] for r in everything if r["data"].get("symbol")}
+    symbol = sorted(symbols)[0]
+    some_type = next(r["type"] for r in everything if r["data"].get("symbol") == symbol)
+    expected = [r["seq"] for r in everything
+                if r["type"] == some_type and r["data"].get("symbol") == symbol][-7:]
+    found = journal_json(demo_store, "--type", some_type, "--symbol", symbol, "--tail", "7")
+    assert [r["seq"] for r in found["records"]] == expected
+    assert all(r["data"]["symbol"] == symbol for r in found["records"])

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -46,6 +47,7 @@ __all__ = [
     "check_data_dir",
     "check_store_before_writing",
     "err_console",
+    "format_decimal",
     "handle_errors",
     "open_configured_store",
     "prepare",
@@ -179,6 +181,19 @@ def check_store_before_writing(config: Config, url: str) -> None:
     with store:
         ensure_not_running(store, what=f"starting session {store.session_id!r}")
         recover(store, write=False)
+
+
+def format_decimal(value: Decimal | None, step: Decimal | None = None) -> str:
+    """A decimal for a table: rounded to the market's ``step`` (tick or lot size) when
+    known, else as written without trailing zeros; never in exponent notation."""
+    if value is None:
+        return "-"
+    if step is not None and step > 0:
+        exponent = step.normalize().as_tuple().exponent
+        places = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+        return f"{value:.{places}f}"
+    text = f"{value.normalize():f}"
+    return "0" if text in ("-0", "") else text
 
 
 def to_builtins(obj: object) -> Any:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from tradeguard.cli.app import app
 from tradeguard.cli.common import (
@@ -24,15 +23,14 @@ from tradeguard.cli.common import (
     prepare,
     print_json,
     progress_bar,
-    to_builtins,
 )
-from tradeguard.errors import CorruptRecordError, UnsupportedVersionError
+from tradeguard.cli.journal_view import JournalQuery, journal_table, select_records
+from tradeguard.cli.live_view import status_flag_lines, status_tables
 from tradeguard.recovery.manager import recover
 from tradeguard.recovery.verify import verify_store
 from tradeguard.service import ensure_not_running
 from tradeguard.status import run_summary, session_status
 from tradeguard.storage.backup import list_backups, restore_backup, take_backup
-from tradeguard.storage.codec import decode_event
 from tradeguard.storage.url import absolute_path
 
 __all__ = ["backup", "journal", "recover_cmd", "restore", "status", "verify"]
@@ -145,42 +143,34 @@ def journal(
     data_dir: DataDirOpt = None,
     store: StoreOpt = None,
     session: SessionOpt = None,
-    after: Annotated[int, typer.Option("--after", help="Show records after this seq.")] = 0,
+    tail: Annotated[
+        int | None, typer.Option("--tail", help="Show the newest N records (the default: 50).")
+    ] = None,
+    after: Annotated[
+        int | None, typer.Option("--after", help="Show records after this seq, oldest first.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many records.")] = 50,
+    types: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="Only records of this type (repeat for several)."),
+    ] = None,
+    symbol: Annotated[
+        str | None, typer.Option("--symbol", help="Only records about this symbol.")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
-    """List journal records, decoded."""
+    """List journal records, decoded: the newest first shown, or those after --after."""
+    if tail is not None and after is not None:
+        raise typer.BadParameter("give either --tail or --after, not both")
+    query = JournalQuery(count=tail if tail is not None else limit, after=after,
+                         types=frozenset(types or ()), symbol=symbol)
     cfg, url = prepare(config, data_dir, store, json=json)
-    rows: list[dict[str, Any]] = []
     with open_configured_store(cfg, url, session=session, readonly=True) as st:
-        last = st.last_seq()
-        for record in st.read(after_seq=after, limit=limit):
-            try:
-                payload: Any = to_builtins(
-                    decode_event(record.type, record.version, record.payload)
-                )
-                payload.pop("type", None)
-                payload.pop("ts_ns", None)
-            except (CorruptRecordError, UnsupportedVersionError) as exc:
-                payload = {"error": str(exc)}
-            rows.append({
-                "seq": record.seq,
-                "ts": _iso(record.ts_ns),
-                "type": record.type,
-                "version": record.version,
-                "epoch": record.epoch,
-                "data": payload,
-            })
+        last, rows = select_records(st, query)
     if json:
         print_json({"last_seq": last, "records": rows})
         return
-    table = Table(title=f"journal (last seq {last:,})", show_lines=False)
-    for column in ("seq", "time (UTC)", "type", "v", "data"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        data = ", ".join(f"{k}={v}" for k, v in row["data"].items())
-        table.add_row(str(row["seq"]), row["ts"], row["type"], str(row["version"]), data)
-    out_console.print(table)
+    out_console.print(journal_table(last, rows, query))
 
 
 @app.command("status")
@@ -204,31 +194,9 @@ def status(
         f"{len(report.open_orders)} open orders, {len(report.flags)} open flags",
         markup=False, highlight=False,
     )
-    if report.open_orders:
-        table = Table(title="open orders")
-        for column in ("client id", "exchange id", "symbol", "side", "price", "amount",
-                       "filled", "status"):
-            table.add_column(column)
-        for o in report.open_orders:
-            table.add_row(o.client_order_id, o.exchange_order_id or "-", o.symbol, o.side,
-                          str(o.price or "-"), str(o.amount), str(o.filled), o.status)
-        out_console.print(table)
-    if report.positions:
-        table = Table(title="positions")
-        for column in ("symbol", "size", "entry price", "realized pnl"):
-            table.add_column(column)
-        for p in report.positions:
-            table.add_row(p.symbol, str(p.size), str(p.entry_price), str(p.realized_pnl))
-        out_console.print(table)
-    if report.balances:
-        table = Table(title="balances")
-        for column in ("asset", "free", "used", "total"):
-            table.add_column(column)
-        for asset, b in report.balances.items():
-            table.add_row(asset, str(b.free), str(b.used), str(b.total))
-        out_console.print(table)
+    out_console.print(status_tables(report))
     for flag in report.flags:
-        out_console.print(f"[red]flag {flag.flag_id}[/] ({flag.severity}) {flag.message}")
+        out_console.print(status_flag_lines(flag), soft_wrap=True)
 
 
 @app.command("backup")

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Group
 from rich.live import Live
-from rich.table import Table
 
 from tradeguard.cli.app import app
+from tradeguard.cli.live_view import flag_block
+from tradeguard.cli.live_view import session_view as _view
 from tradeguard.cli.common import (
     ConfigOpt,
     DataDirOpt,
@@ -155,45 +155,6 @@ def _startup_line(session: Session, where: str) -> str:
     )
 
 
-def _view(session: Session, started: float) -> Group:
-    state = session.state
-    head = Table(title="tradeguard session (Ctrl-C stops cleanly)", show_header=False)
-    head.add_column("what", style="bold")
-    head.add_column("value")
-    rec = session.last_reconcile
-    head.add_row("journal seq", f"{session.service.journal.stats().committed_seq:,}")
-    head.add_row("running", f"{time.monotonic() - started:.0f} s, {session.ticks} ticks")
-    if rec is None:
-        reconcile = "not run yet"
-    else:
-        age_s = (time.time_ns() - rec.at_ns) / 1e9
-        reconcile = (
-            f"{'ok' if rec.complete else 'INCOMPLETE'}, {rec.discrepancies} discrepancies, "
-            f"{rec.flags_raised} flags raised, {age_s:.0f} s ago"
-        )
-    head.add_row("reconcile", reconcile)
-    head.add_row("unresolved (UNKNOWN)", str(len(state.unresolved_orders())))
-    head.add_row("fills", str(state.fills_recorded))
-    head.add_row("open flags", ", ".join(f.flag_id for f in state.open_flags()) or "none")
-    for symbol, pos in sorted(state.positions.items()):
-        head.add_row(f"position {symbol}", f"{pos.size} @ {pos.entry_price:.2f}")
-    for asset, bal in sorted(state.balances.items()):
-        head.add_row(f"balance {asset}", f"{bal.free} free, {bal.used} used")
-    orders = Table(title="open orders")
-    for col in ("client id", "side", "price", "amount", "filled", "status"):
-        orders.add_column(col)
-    for o in sorted(session.open_orders(), key=lambda o: o.price or 0, reverse=True)[:20]:
-        orders.add_row(
-            o.client_order_id,
-            o.side.value,
-            str(o.price),
-            str(o.amount),
-            str(o.filled),
-            o.status.value,
-        )
-    return Group(head, orders)
-
-
 def _summary(
     session: Session, where: str, *, stopped_by_signal: bool, elapsed_s: float
 ) -> dict[str, Any]:
@@ -239,18 +200,10 @@ def flags(
     if not listed:
         out_console.print("no open flags" if not all_flags else "no flags")
         return
-    table = Table("flag id", "severity", "kind", "symbol", "status", "actions", "message")
+    # One block per flag rather than a table: at 80 columns a table cut off the flag id
+    # and the actions, which are exactly what `tradeguard resolve` needs.
     for f in listed:
-        table.add_row(
-            f.flag_id,
-            f.severity.value,
-            f.kind,
-            f.symbol or "(all)",
-            f.status.value,
-            ", ".join(f.actions),
-            f.message,
-        )
-    out_console.print(table)
+        out_console.print(flag_block(f), soft_wrap=True)
 
 
 @app.command("resolve")

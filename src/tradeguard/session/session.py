@@ -36,6 +36,7 @@ from tradeguard.exchange.reports import MarketInfo, TickerReport
 from tradeguard.logs import get_logger
 from tradeguard.service import LocalService
 from tradeguard.session.config import SessionSettings, store_tag
+from tradeguard.session.exchange_status import ExchangeStatus, TrackedGateway
 from tradeguard.session.ingest import ingest_fills, poll_order_status
 from tradeguard.session.orders import OrderSender
 from tradeguard.session.reconciling import ReconcileStatus, run_reconcile
@@ -104,6 +105,10 @@ class Session:
         self.config = config
         self.settings = settings
         self.service = service
+        # Every exchange call reports its outcome here: the live table and health checks
+        # read whether the exchange answers, since when it does not, and the last error.
+        self.exchange_status = ExchangeStatus()
+        gateway = TrackedGateway(gateway, self.exchange_status)
         self.gateway = gateway
         self.strategy = strategy
         self._owns_gateway = owns_gateway
