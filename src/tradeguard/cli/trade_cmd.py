@@ -19,8 +19,6 @@ import typer
 from rich.live import Live
 
 from tradeguard.cli.app import app
-from tradeguard.cli.live_view import flag_block
-from tradeguard.cli.live_view import session_view as _view
 from tradeguard.cli.common import (
     ConfigOpt,
     DataDirOpt,
@@ -32,6 +30,8 @@ from tradeguard.cli.common import (
     prepare,
     print_json,
 )
+from tradeguard.cli.live_view import flag_block
+from tradeguard.cli.live_view import session_view as _view
 from tradeguard.config import Config
 from tradeguard.domain.ids import FlagId
 from tradeguard.errors import StaleEpochError, StoreFailedError
