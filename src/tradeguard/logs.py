@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -18,10 +19,64 @@ import structlog
 
 from tradeguard.private_dirs import make_private_dir
 
-__all__ = ["configure_logging", "get_logger"]
+__all__ = ["configure_logging", "get_logger", "redact", "register_secret"]
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR, "critical": logging.CRITICAL}
+
+
+_SECRETS: set[str] = set()
+
+# API keys in request headers as ccxt logs them at debug level (``'X-MBX-APIKEY': '…'``),
+# whatever the key: a key that was never registered must not leak either.
+_KEY_HEADER = re.compile(
+    r"""(?i)((?:x-mbx-apikey|x-api-key|apikey|api-key)['"]?\s*[:=]\s*['"]?)([^'"\s,}&]+)"""
+)
+_REDACTED = "***"
+
+
+def register_secret(value: str | None) -> None:
+    """Never write ``value`` (an API key or secret) to any log line from now on."""
+    if value and len(value) >= 4:  # a tiny value would blank out ordinary text
+        _SECRETS.add(value)
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret and every API-key header value masked."""
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, _REDACTED)
+    return _KEY_HEADER.sub(lambda m: m.group(1) + _REDACTED, text)
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redact_value(v) for v in value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(str(value))
+
+
+class _RedactSecrets(logging.Filter):
+    """Masks secrets in every record a handler writes: structlog's event dicts and the
+    formatted messages of other libraries (ccxt logs whole request headers at debug)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, dict):
+            record.msg = _redact_value(record.msg)
+            return True
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        cleaned = redact(message)
+        if cleaned != message or record.args:
+            record.msg, record.args = cleaned, None
+        return True
 
 
 def configure_logging(
@@ -32,6 +87,7 @@ def configure_logging(
     stream_level: str | None = None,
     max_file_bytes: int = 10_000_000,
     files_to_keep: int = 5,
+    secret_env_names: tuple[str, ...] = ("TRADEGUARD_API_KEY", "TRADEGUARD_API_SECRET"),
 ) -> None:
     """Configure structlog and stdlib logging for the process.
 
@@ -40,7 +96,13 @@ def configure_logging(
     JSON otherwise (or as ``fmt`` says). The file is rotated when it would pass
     ``max_file_bytes``: ``tradeguard.log.1`` … ``.N`` keep the ``files_to_keep`` newest
     older files (so the logs take at most ``(files_to_keep + 1) * max_file_bytes``).
+    The values of the environment variables ``secret_env_names`` (the exchange's API
+    key and secret) and any API-key header are masked in every line, at every level.
     """
+    for name in secret_env_names:
+        register_secret(os.environ.get(name))
+    redactor = _RedactSecrets()
+
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -76,6 +138,7 @@ def configure_logging(
     stream = logging.StreamHandler(sys.stderr)
     stream.setLevel(_LEVELS[stream_level or level])
     stream.setFormatter(json_formatter if use_json else console_formatter)
+    stream.addFilter(redactor)
     root.addHandler(stream)
     if log_file is not None:
         make_private_dir(log_file.parent)  # 0700, and so is a data dir it creates
@@ -85,6 +148,7 @@ def configure_logging(
         )
         file_handler.setLevel(_LEVELS[level])
         file_handler.setFormatter(json_formatter)
+        file_handler.addFilter(redactor)
         root.addHandler(file_handler)
     # Libraries that chat at INFO (aiohttp access log, asyncio) stay quiet unless asked.
     for noisy in ("aiohttp.access", "asyncio", "urllib3"):

@@ -213,6 +213,7 @@ def setup_cli_logging(config: Config, *, quiet: bool) -> None:
         level=config.log.level,
         fmt=config.log.format,
         stream_level="critical" if quiet else "warning",
+        secret_env_names=(config.exchange.api_key_env, config.exchange.api_secret_env),
     )
 
 

@@ -78,7 +78,8 @@ def run(
     configure_logging(level=cfg.log.level, fmt=cfg.log.format,
                       log_file=_log_dir(url, data_dir) / "logs" / "tradeguard.log",
                       stream_level="critical" if json else "warning",
-                      max_file_bytes=cfg.log.max_file_bytes, files_to_keep=cfg.log.files_to_keep)
+                      max_file_bytes=cfg.log.max_file_bytes, files_to_keep=cfg.log.files_to_keep,
+                      secret_env_names=(cfg.exchange.api_key_env, cfg.exchange.api_secret_env))
     summary = asyncio.run(run_trading(
         cfg, url, exchange_url=exchange_url, duration_s=duration, show=not json, seed=seed,
         backup_dir=backup_dir_for(cfg, url, data_dir),
@@ -124,7 +125,8 @@ def journal_demo(
     configure_logging(level=cfg.log.level, fmt=cfg.log.format,
                       log_file=_log_dir(url, data_dir) / "logs" / "tradeguard.log",
                       stream_level="critical" if json else "warning",
-                      max_file_bytes=cfg.log.max_file_bytes, files_to_keep=cfg.log.files_to_keep)
+                      max_file_bytes=cfg.log.max_file_bytes, files_to_keep=cfg.log.files_to_keep,
+                      secret_env_names=(cfg.exchange.api_key_env, cfg.exchange.api_secret_env))
     backup_dir = backup_dir_for(cfg, url, data_dir)
     summary = asyncio.run(_run(cfg, url, backup_dir, events=events or None, traders=traders,
                                rate=rate or None, seed=seed, accept_loss=accept_loss,
