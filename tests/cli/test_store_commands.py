@@ -83,7 +83,7 @@ def test_journal_and_status_output(tmp_path: Path) -> None:
         assert set(order) >= {"client_order_id", "exchange_order_id", "symbol", "side", "price",
                               "amount", "filled", "status"}
         assert isinstance(order["amount"], str)
-    code, text = cli("journal", "--data-dir", str(tmp_path), "--limit", "3")
+    code, text = cli("journal", "--data-dir", str(tmp_path), "--after", "0", "--limit", "3")
     assert code == 0
     assert "session_started" in text
 

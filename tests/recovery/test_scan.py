@@ -30,10 +30,24 @@ def flip(record: StoredRecord, *, payload: bool = True) -> StoredRecord:
     if payload:
         data = bytearray(record.payload)
         data[0] ^= 0x01
-        return StoredRecord(record.seq, record.type, record.version, record.ts_ns,
-                            record.epoch, bytes(data), record.crc)
-    return StoredRecord(record.seq, record.type, record.version, record.ts_ns, record.epoch,
-                        record.payload, record.crc ^ 0x10)
+        return StoredRecord(
+            record.seq,
+            record.type,
+            record.version,
+            record.ts_ns,
+            record.epoch,
+            bytes(data),
+            record.crc,
+        )
+    return StoredRecord(
+        record.seq,
+        record.type,
+        record.version,
+        record.ts_ns,
+        record.epoch,
+        record.payload,
+        record.crc ^ 0x10,
+    )
 
 
 def test_intact_chain() -> None:
@@ -86,4 +100,63 @@ def test_torn_tail_of_several_records() -> None:
     summary = checker.summary()
     # record 8's crc was damaged too, so nothing valid follows the damage: a tail.
     assert summary.first_bad == 7
+    assert summary.tail_only
+
+
+def _with(record: StoredRecord, **changes: object) -> StoredRecord:
+    fields = {f: getattr(record, f) for f in StoredRecord.__struct_fields__}
+    fields.update(changes)
+    return StoredRecord(**fields)  # type: ignore[arg-type]
+
+
+@given(
+    st.sampled_from(
+        [
+            ("ts_ns", "abc"),
+            ("ts_ns", 1.5),
+            ("epoch", 1.0),
+            ("version", "1"),
+            ("payload", "text"),
+            ("payload", memoryview(b"x")),
+            ("type", b"t"),
+            ("crc", "q"),
+            ("crc", 1.0),
+            ("seq", 2.0),
+        ]
+    ),
+    st.integers(1, 12),
+)
+def test_a_column_of_the_wrong_type_is_damage_not_a_crash(
+    change: tuple[str, object], bad: int
+) -> None:
+    name, value = change
+    records = make_chain(12)
+    records[bad - 1] = _with(records[bad - 1], **{name: value})
+    fast, checker = scan(records)  # the replay path (check_all)
+    slow = ChainChecker(after_seq=0, prev_crc=GENESIS_CRC)
+    for record in records:  # verify's path (check, one by one)
+        slow.check(record)
+    # An unreadable crc or seq also breaks the next record, which chains from it.
+    last_broken = bad + 1 if name in {"crc", "seq"} else bad
+    for summary in (checker.summary(), slow.summary()):
+        assert summary.first_bad == bad
+        assert summary.tail_only == (last_broken >= 12)
+        assert summary.malformed
+        assert name in summary.malformed[0][1]
+    assert fast == list(range(1, bad))
+
+
+def test_a_record_whose_seq_is_unreadable_is_placed_by_the_gap_or_the_tail() -> None:
+    records = make_chain(8)
+    # SQLite sorts a text seq after every integer: the damaged row comes last.
+    middle = [*records[:3], *records[4:], _with(records[3], seq="4?")]
+    _, checker = scan(middle)
+    summary = checker.summary()
+    assert summary.first_bad == 4
+    assert summary.missing == [4]
+    assert not summary.tail_only
+    tail = [*records[:7], _with(records[7], seq="8?")]
+    _, checker = scan(tail)
+    summary = checker.summary()
+    assert summary.first_bad == 8
     assert summary.tail_only

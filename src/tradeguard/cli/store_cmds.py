@@ -26,6 +26,7 @@ from tradeguard.cli.common import (
 )
 from tradeguard.cli.journal_view import JournalQuery, journal_table, select_records
 from tradeguard.cli.live_view import status_flag_lines, status_tables
+from tradeguard.recovery.integrity import refuse_damaged_file
 from tradeguard.recovery.manager import recover
 from tradeguard.recovery.verify import verify_store
 from tradeguard.service import ensure_not_running
@@ -79,6 +80,8 @@ def recover_cmd(
             snapshots_to_keep=cfg.storage.snapshots_to_keep,
             progress=lambda p: update(p.done, p.total) if p.phase == "replay" else None,
         )
+        # A dry run answers what the real one would do, refusal included.
+        refuse_damaged_file(st, report.file_problems)
         if not dry_run:
             # Recovery settled the store: record it as a run of its own that ended cleanly.
             run_id = f"recover-{uuid.uuid4().hex[:12]}"

@@ -1,7 +1,9 @@
 """Local recovery: detect an unclean shutdown, restore state, settle damage.
 
 Recovery is a set of component steps run in dependency order (see ``components``):
-``run-marker`` (how did the last run end), ``state`` (newest valid snapshot + journal
+``file`` (the database file's own integrity check: damage there stops a writing
+recovery before anything is written, as ``verify`` reports it), ``run-marker`` (how did
+the last run end), ``state`` (newest valid snapshot + journal
 replay, damaged tail quarantined) and ``snapshot`` (a fresh snapshot when much was
 replayed, so the next start is fast). Later components (exchange, reconciliation,
 strategy) register their own steps on the same registry.
@@ -18,6 +20,7 @@ import msgspec
 from tradeguard.domain.state import SessionState
 from tradeguard.logs import get_logger
 from tradeguard.recovery.components import ComponentRegistry, StepResult
+from tradeguard.recovery.integrity import file_integrity_problems, refuse_damaged_file
 from tradeguard.recovery.restore import RestoreResult, SkippedSnapshot, restore_state
 from tradeguard.storage.base import Store
 from tradeguard.storage.codec import encode_state
@@ -63,6 +66,7 @@ class RecoveryReport(msgspec.Struct, frozen=True):
     snapshot_taken_seq: int | None
     steps: list[StepResult]
     duration_ms: float
+    file_problems: list[str] = msgspec.field(default_factory=list)
 
 
 @dataclass
@@ -79,11 +83,23 @@ class RecoveryContext:
     state: SessionState = field(default_factory=SessionState)
     restore: RestoreResult | None = None
     snapshot_taken_seq: int | None = None
+    file_problems: list[str] = field(default_factory=list)
 
     def report_progress(self, phase: str, done: int, total: int) -> None:
         """Forward progress to the caller's callback, if any."""
         if self.progress is not None:
             self.progress(RecoveryProgress(phase, done, total))
+
+
+def _check_file(ctx: RecoveryContext) -> str:
+    # The same check and the same line as verify's; only a writing recovery must stop.
+    ctx.file_problems = file_integrity_problems(ctx.store)
+    if ctx.write:
+        refuse_damaged_file(ctx.store, ctx.file_problems)
+    if ctx.file_problems:
+        _log.warning("database file damaged", problems=ctx.file_problems[:5])
+        return f"damaged: {'; '.join(ctx.file_problems[:3])}"
+    return "ok"
 
 
 def _check_run_marker(ctx: RecoveryContext) -> str:
@@ -138,7 +154,8 @@ def _fresh_snapshot(ctx: RecoveryContext) -> str:
 def local_recovery_steps() -> ComponentRegistry[RecoveryContext]:
     """The registry of local recovery steps; callers may register more on it."""
     registry: ComponentRegistry[RecoveryContext] = ComponentRegistry()
-    registry.register("run-marker", _check_run_marker)
+    registry.register("file", _check_file)
+    registry.register("run-marker", _check_run_marker, depends_on=["file"])
     registry.register("state", _restore, depends_on=["run-marker"])
     registry.register("snapshot", _fresh_snapshot, depends_on=["state"])
     return registry
@@ -183,6 +200,7 @@ def recover(
         snapshot_taken_seq=ctx.snapshot_taken_seq,
         steps=steps,
         duration_ms=(time.perf_counter() - started) * 1000,
+        file_problems=ctx.file_problems,
     )
     _log.info(
         "local recovery done",

@@ -23,12 +23,24 @@ from tradeguard.errors import (
     RecoveryError,
     UnsupportedVersionError,
 )
-from tradeguard.recovery.scan import ChainChecker, ScanSummary
+from tradeguard.recovery.scan import ChainChecker, ScanSummary, record_shape_problem
 from tradeguard.storage.base import Store
 from tradeguard.storage.codec import EVENT_DECODERS, EVENT_VERSIONS, decode_event, decode_state
-from tradeguard.storage.records import GENESIS_CRC, StoredRecord, snapshot_crc
+from tradeguard.storage.records import (
+    GENESIS_CRC,
+    SnapshotInfo,
+    SnapshotRecord,
+    StoredRecord,
+    snapshot_crc,
+)
 
-__all__ = ["RestoreResult", "SkippedSnapshot", "load_newest_valid_snapshot", "restore_state"]
+__all__ = [
+    "RestoreResult",
+    "SkippedSnapshot",
+    "check_snapshot",
+    "load_newest_valid_snapshot",
+    "restore_state",
+]
 
 ProgressFn = Callable[[int, int], None]
 """``progress(done, total)`` during replay."""
@@ -37,9 +49,9 @@ _PROGRESS_EVERY = 10_000
 
 
 class SkippedSnapshot(msgspec.Struct, frozen=True):
-    """A snapshot recovery could not use, and why."""
+    """A snapshot recovery could not use, and why (``seq`` None: unreadable itself)."""
 
-    seq: int
+    seq: int | None
     reason: str
 
 
@@ -55,33 +67,78 @@ class RestoreResult(msgspec.Struct, frozen=True):
     accepted_loss: bool
 
 
+_SNAPSHOT_TYPES: tuple[tuple[str, type], ...] = (
+    ("seq", int),
+    ("version", int),
+    ("ts_ns", int),
+    ("payload", bytes),
+    ("crc", int),
+)
+
+
+def _snapshot_shape_problem(snap: SnapshotInfo | SnapshotRecord) -> str | None:
+    for name, kind in _SNAPSHOT_TYPES:
+        if not hasattr(snap, name):
+            continue  # SnapshotInfo has no payload or crc
+        value = getattr(snap, name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"column {name} reads back as {type(value).__name__} {value!r:.40}"
+    return None
+
+
+def check_snapshot(store: Store, info: SnapshotInfo, *, journal_last_seq: int) -> SessionState:
+    """The state held by snapshot ``info``, or ``CorruptSnapshotError`` saying why it
+    cannot be used. ``verify`` reports what this finds; recovery skips such a snapshot
+    for the next older one: one rule for both.
+
+    A snapshot is usable when its row reads back with the right types, its seq lies
+    within the journal and names an intact journal record (the replay anchors on that
+    record's crc), its checksum matches and its state decodes to that same seq.
+    """
+    problem = _snapshot_shape_problem(info)
+    if problem is not None:
+        raise CorruptSnapshotError(f"snapshot row damaged: {problem}", seq=None)
+    seq = info.seq
+    if seq < 1 or seq > journal_last_seq:
+        raise CorruptSnapshotError(f"seq {seq} beyond journal end {journal_last_seq}", seq=seq)
+    snap = store.load_snapshot(seq)
+    problem = _snapshot_shape_problem(snap)
+    if problem is not None:
+        raise CorruptSnapshotError(f"snapshot at seq {seq}: row damaged: {problem}", seq=seq)
+    expected = snapshot_crc(seq=snap.seq, version=snap.version, ts_ns=snap.ts_ns,
+                            payload=snap.payload)
+    if expected != snap.crc:
+        raise CorruptSnapshotError(f"snapshot at seq {seq}: checksum mismatch", seq=seq)
+    state = decode_state(snap.version, snap.payload)
+    if state.last_seq != seq:
+        raise CorruptSnapshotError(f"state inside claims seq {state.last_seq}", seq=seq)
+    anchor = next(iter(store.read(after_seq=seq - 1, limit=1)), None)
+    if anchor is None or anchor.seq != seq:
+        raise CorruptSnapshotError(f"no journal record {seq} to anchor the replay on", seq=seq)
+    problem = record_shape_problem(anchor)
+    if problem is not None:
+        raise CorruptSnapshotError(f"its anchor, journal record {seq}, is damaged: {problem}",
+                                   seq=seq)
+    return state
+
+
 def load_newest_valid_snapshot(
     store: Store, *, journal_last_seq: int
 ) -> tuple[SessionState | None, int | None, list[SkippedSnapshot]]:
-    """The newest snapshot that verifies and decodes, its seq, and the ones skipped."""
+    """The newest snapshot that ``check_snapshot`` accepts, its seq, and those skipped."""
     skipped: list[SkippedSnapshot] = []
     for info in store.snapshots():
-        if info.seq > journal_last_seq:
-            skipped.append(SkippedSnapshot(info.seq, f"beyond journal end {journal_last_seq}"))
-            continue
         try:
-            snap = store.load_snapshot(info.seq)
-            expected = snapshot_crc(
-                seq=snap.seq, version=snap.version, ts_ns=snap.ts_ns, payload=snap.payload
-            )
-            if expected != snap.crc:
-                raise CorruptSnapshotError(
-                    f"snapshot at seq {snap.seq}: checksum mismatch", seq=snap.seq
-                )
-            state = decode_state(snap.version, snap.payload)
+            state = check_snapshot(store, info, journal_last_seq=journal_last_seq)
         except (CorruptSnapshotError, UnsupportedVersionError) as exc:
-            skipped.append(SkippedSnapshot(info.seq, str(exc)))
-            continue
-        if state.last_seq != info.seq:
-            skipped.append(SkippedSnapshot(info.seq, f"state inside claims seq {state.last_seq}"))
+            skipped.append(SkippedSnapshot(_seq_or_none(info.seq), str(exc)))
             continue
         return state, info.seq, skipped
     return None, None, skipped
+
+
+def _seq_or_none(seq: object) -> int | None:
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else None
 
 
 def restore_state(
@@ -103,9 +160,8 @@ def restore_state(
     if state is None:
         state = SessionState()
     else:
+        # check_snapshot proved the anchor record is there and readable.
         anchor = next(iter(store.read(after_seq=snap_seq - 1, limit=1)), None) if snap_seq else None
-        if snap_seq and (anchor is None or anchor.seq != snap_seq):
-            raise RecoveryError(f"snapshot at seq {snap_seq} has no journal record to anchor on")
         prev_crc = anchor.crc if anchor is not None else GENESIS_CRC
     start = snap_seq or 0
     checker = ChainChecker(after_seq=start, prev_crc=prev_crc)

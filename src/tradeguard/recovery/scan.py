@@ -8,6 +8,7 @@ from damage in the middle (valid records follow: stop, unless the user accepts l
 
 from __future__ import annotations
 
+import struct
 import zlib
 from collections.abc import Iterable, Iterator
 
@@ -15,10 +16,36 @@ import msgspec
 
 from tradeguard.storage.records import RECORD_HEADER, StoredRecord, encoded_type
 
-__all__ = ["ChainChecker", "ScanSummary", "record_is_valid"]
+__all__ = ["ChainChecker", "ScanSummary", "record_is_valid", "record_shape_problem"]
 
 _pack_header = RECORD_HEADER.pack
 _crc32 = zlib.crc32
+_FIELD_TYPES: tuple[tuple[str, type], ...] = (
+    ("seq", int),
+    ("type", str),
+    ("version", int),
+    ("ts_ns", int),
+    ("epoch", int),
+    ("payload", bytes),
+    ("crc", int),
+)
+
+
+def record_shape_problem(record: StoredRecord) -> str | None:
+    """Why ``record`` cannot even be checksummed, or None.
+
+    A flipped bit in a row's header can make a column read back with another type (the
+    tables are STRICT, but SQLite checks types on write, not on read): such a record is
+    damaged like one that fails its checksum, never a crash.
+    """
+    for name, kind in _FIELD_TYPES:
+        value = getattr(record, name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return (
+                f"column {name} reads back as {type(value).__name__} {value!r:.40}, "
+                f"not {kind.__name__}"
+            )
+    return None
 
 
 def _crc_of(record: StoredRecord, prev_crc: int) -> int:
@@ -30,6 +57,8 @@ def _crc_of(record: StoredRecord, prev_crc: int) -> int:
 
 def record_is_valid(record: StoredRecord, *, prev_crc: int, expected_seq: int) -> bool:
     """True when ``record`` has the expected seq and its crc chains from ``prev_crc``."""
+    if record_shape_problem(record) is not None:
+        return False
     return record.seq == expected_seq and record.crc == _crc_of(record, prev_crc)
 
 
@@ -38,7 +67,8 @@ class ScanSummary(msgspec.Struct, frozen=True):
 
     ``corrupt`` lists records that fail their check; ``missing`` lists sequence numbers
     absent from the journal. ``first_bad`` is the lowest of both (None when all is well);
-    ``tail_only`` is True when no valid record follows ``first_bad``.
+    ``tail_only`` is True when no valid record follows ``first_bad``. ``malformed`` says
+    why records could not be checksummed at all (``(seq or None, reason)``).
     """
 
     checked: int
@@ -47,6 +77,7 @@ class ScanSummary(msgspec.Struct, frozen=True):
     missing: list[int]
     first_bad: int | None
     tail_only: bool
+    malformed: list[tuple[int | None, str]] = msgspec.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -64,6 +95,8 @@ class ChainChecker:
         self.last_seq = after_seq
         self.corrupt: list[int] = []
         self.missing: list[int] = []
+        self.malformed: list[tuple[int | None, str]] = []
+        self._unplaced_at: int | None = None  # where a record with an unreadable seq sat
         self._damaged = False  # == (first_bad is not None), kept as a flag for speed
         self._valid_after_bad = False
 
@@ -71,11 +104,16 @@ class ChainChecker:
     def first_bad(self) -> int | None:
         """Lowest damaged or missing sequence number so far."""
         candidates = self.corrupt[:1] + self.missing[:1]
+        if self._unplaced_at is not None:
+            candidates.append(self._unplaced_at)
         return min(candidates) if candidates else None
 
     def check(self, record: StoredRecord) -> bool:
         """Check one record; True when it is valid and everything before it was too."""
         self.checked += 1
+        problem = record_shape_problem(record)
+        if problem is not None:
+            return self._malformed(record, problem)
         seq = record.seq
         expected = self._expected
         valid = seq == expected and record.crc == _crc_of(record, self._prev_crc)
@@ -94,6 +132,26 @@ class ChainChecker:
         self.last_seq = max(self.last_seq, seq)
         return valid and not self._damaged
 
+    def _malformed(self, record: StoredRecord, problem: str) -> bool:
+        self._damaged = True
+        if isinstance(record.crc, int) and not isinstance(record.crc, bool):
+            self._prev_crc = record.crc  # resynchronise, as after a checksum mismatch
+        seq = record.seq
+        if isinstance(seq, int) and not isinstance(seq, bool):
+            self.malformed.append((seq, problem))
+            if seq > self._expected:
+                self.missing.extend(range(self._expected, seq))
+            self.corrupt.append(seq)
+            self._expected = max(self._expected, seq + 1)
+            self.last_seq = max(self.last_seq, seq)
+        else:
+            # Its position is unknown (SQLite sorts a non-integer seq after every integer):
+            # the gap it left names it if records follow; else it was the next one.
+            self.malformed.append((None, problem))
+            if self._unplaced_at is None:
+                self._unplaced_at = self._expected
+        return False
+
     def check_all(self, records: Iterable[StoredRecord]) -> Iterator[StoredRecord]:
         """Yield the records of the valid prefix; keep checking the rest silently.
 
@@ -108,17 +166,31 @@ class ChainChecker:
         type_bytes: dict[str, bytes] = {}  # a journal has a handful of record types
         try:
             for record in records:
-                if not self._damaged and record.seq == expected:
+                # The type tests keep this path to exactly what check() accepts: a
+                # float seq or crc compares equal to an int, a memoryview checksums.
+                if (
+                    not self._damaged
+                    and record.seq == expected
+                    and type(record.seq) is int
+                    and type(record.crc) is int
+                    and type(record.payload) is bytes
+                ):
                     rtype = record.type
-                    crc = crc32(
-                        record.payload,
-                        crc32(
-                            type_bytes.get(rtype)
-                            or type_bytes.setdefault(rtype, encoded_type(rtype)),
-                            crc32(pack(expected, record.ts_ns, record.epoch, record.version), prev),
-                        ),
-                    )
-                    if record.crc == crc:
+                    try:
+                        crc = crc32(
+                            record.payload,
+                            crc32(
+                                type_bytes.get(rtype)
+                                or type_bytes.setdefault(rtype, encoded_type(rtype)),
+                                crc32(
+                                    pack(expected, record.ts_ns, record.epoch, record.version),
+                                    prev,
+                                ),
+                            ),
+                        )
+                    except (struct.error, TypeError, AttributeError):
+                        crc = None  # a column of the wrong type: check() says which
+                    if crc is not None and record.crc == crc:
                         prev = crc
                         expected += 1
                         checked += 1
@@ -147,4 +219,5 @@ class ChainChecker:
             missing=list(self.missing),
             first_bad=self.first_bad,
             tail_only=self.first_bad is not None and not self._valid_after_bad,
+            malformed=list(self.malformed),
         )

@@ -152,6 +152,12 @@ class Store(abc.ABC):
         Refuses (``StoreError``) unless this store's session is empty. Used by backup
         and restore across backends."""
 
+    def integrity_problems(self) -> list[str]:
+        """What the backend's own check of its files finds wrong (empty: nothing, or no
+        such check). SQLite runs ``PRAGMA quick_check``; ``verify`` reports the result
+        and recovery refuses to write into a damaged file."""
+        return []
+
     @abc.abstractmethod
     def stats(self) -> StoreStats:
         """Writer counters: commits, jobs, appends, largest group, poisoned."""

@@ -368,7 +368,12 @@ class SqlStore(WriterStore):
     def last_seq(self) -> int:
         """Highest stored seq (0 when empty)."""
         rows = self._fetch("SELECT MAX(seq) FROM journal WHERE session_id = ?", (self.session_id,))
-        return 0 if not rows or rows[0][0] is None else int(rows[0][0])
+        if not rows or rows[0][0] is None:
+            return 0
+        value = rows[0][0]
+        if not isinstance(value, int):  # a damaged row: SQLite sorts text after integers
+            raise StoreError(f"{self.url}: the journal's highest seq reads back as {value!r:.40}")
+        return value
 
     def last_record(self) -> StoredRecord | None:
         """The newest journal record."""
@@ -414,7 +419,9 @@ class SqlStore(WriterStore):
         if not rows:
             raise StoreError(f"no snapshot at seq {seq} in {self.url}")
         r = rows[0]
-        return SnapshotRecord(r[0], r[1], r[2], bytes(r[3]), r[4])
+        # A damaged row may hold text where the payload was: recovery names it, not bytes().
+        payload = bytes(r[3]) if isinstance(r[3], bytes | bytearray | memoryview) else r[3]
+        return SnapshotRecord(r[0], r[1], r[2], payload, r[4])
 
     def last_run(self) -> RunInfo | None:
         """The newest run marker."""
