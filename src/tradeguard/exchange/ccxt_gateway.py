@@ -266,8 +266,10 @@ class CcxtGateway:
     async def load_markets(self, *, reload: bool = False) -> Mapping[str, MarketInfo]:
         """Markets tradeguard can trade (spot, linear perpetuals), by unified symbol."""
         if self._markets is None or reload:
+            # ccxt keeps the markets of a load whose answer we refused: without ours,
+            # always fetch afresh, so a retry after a garbled answer asks again.
             raw = await self._call(
-                "load_markets", CallKind.READ, lambda: self._exchange.load_markets(reload)
+                "load_markets", CallKind.READ, lambda: self._exchange.load_markets(True)
             )
             mode = int(self._exchange.precisionMode)
             parsed = [

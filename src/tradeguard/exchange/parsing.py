@@ -243,6 +243,9 @@ def _increment(value: Any, precision_mode: int, *, field: str, call: str) -> Dec
     """A precision entry of a ccxt market as an absolute increment (tick or step)."""
     number = to_decimal(value, field=field, call=call, what="market")
     if precision_mode == PRECISION_TICK_SIZE:
+        # A tick of 0 or below would pass every price as "on the tick".
+        if number <= 0 or number > MAX_PLAUSIBLE_AMOUNT:
+            raise _fail(call, "market", field, f"must be a positive increment, got {value!r}")
         return number
     if precision_mode == PRECISION_DECIMAL_PLACES:
         return Decimal(1).scaleb(-int(number))
@@ -283,10 +286,10 @@ def parse_market(
         step_size=_increment(
             precision.get("amount"), precision_mode, field="precision.amount", call=where
         ),
-        min_amount=_opt_decimal(
+        min_amount=_opt_quantity(
             amount_limits.get("min"), field="limits.amount.min", call=where, what="market"
         ),
-        min_notional=_opt_decimal(
+        min_notional=_opt_quantity(
             cost_limits.get("min"), field="limits.cost.min", call=where, what="market"
         ),
         contract=bool(market.get("contract")),

@@ -45,6 +45,7 @@ from tradeguard.session.recovery import (
     build_recovery_actions,
     prioritise,
 )
+from tradeguard.session.startup import StartupRetry
 from tradeguard.session.unknown import ResolveSummary, UnknownResolver
 from tradeguard.strategies.base import Strategy
 
@@ -113,6 +114,8 @@ class Session:
         self.strategy = strategy
         self._owns_gateway = owns_gateway
         self.markets: Mapping[str, MarketInfo] = {}
+        # How open() retries its exchange steps (markets, reconciliation).
+        self.startup_retry = StartupRetry()
         self.in_flight: set[str] = set()
         self._fill_hint = asyncio.Event()
         first = next(iter(service.store.read(after_seq=0, limit=1)), None)
@@ -144,12 +147,15 @@ class Session:
         settings: SessionSettings | None = None,
         backup_dir: Path | None = None,
         background: bool = True,
+        startup_retry: StartupRetry | None = None,
     ) -> Session:
         """Recover, reconcile, resolve, recover trades; then start the background work.
 
         ``data_url`` overrides ``config.storage.url``; without ``gateway`` one is built
         from ``config.exchange`` (credentials from its environment variables).
         ``background`` False starts no tasks (tests drive ``poll_once`` and friends).
+        The exchange steps of opening are retried with backoff (``startup_retry``,
+        default 5 tries), then a step that still fails raises ``ExchangeError`` naming it.
         """
         started = time.perf_counter()
         service = await LocalService.start(
@@ -169,6 +175,7 @@ class Session:
                 owns_gateway=owns,
                 strategy=strategy,
             )
+            session.startup_retry = startup_retry or StartupRetry()
             await session._recover(started)
         except BaseException:
             if owns and gateway is not None:
@@ -193,7 +200,7 @@ class Session:
         return list(dict.fromkeys(wanted))
 
     async def _register_instruments(self) -> None:
-        self.markets = await self.gateway.load_markets()
+        self.markets = await self.startup_retry.run("load_markets", self.gateway.load_markets)
         events: list[AnyEvent] = []
         for symbol in self._traded_symbols():
             market = self.markets.get(symbol)
@@ -227,7 +234,10 @@ class Session:
         unresolved = [o.client_order_id for o in self.state.unresolved_orders()]
         trades_before = self.state.fills_recorded
         async with self._maintenance:
-            self.last_reconcile = await self._reconcile()
+            # Incomplete (a fetch failed): retried; still incomplete, it is reported so.
+            self.last_reconcile = await self.startup_retry.until(
+                "reconciliation", self._reconcile, lambda status: status.complete
+            )
             resolved = await self.resolver.resolve(force=True)
             await self._poll_all()
         fills = self.state.fills_recorded - trades_before
