@@ -156,3 +156,24 @@ def test_journal_filters_by_type_and_symbol(demo_store: Path) -> None:
     found = journal_json(demo_store, "--type", some_type, "--symbol", symbol, "--tail", "7")
     assert [r["seq"] for r in found["records"]] == expected
     assert all(r["data"]["symbol"] == symbol for r in found["records"])
+
+
+def test_chaos_explains_acknowledged_versus_on_the_exchange(tmp_path: Path) -> None:
+    proc = tg("chaos", "--cycles", "1", "--seed", "11", "--data-dir", str(tmp_path / "c"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "acknowledged: orders the strategy saw accepted before a kill; on the exchange: " \
+        "orders with our client ids the exchange holds." in proc.stdout
+    acked = int(proc.stdout.split("orders acknowledged")[1].split()[1])
+    on_exchange = int(proc.stdout.split("orders on the exchange")[1].split()[1])
+    if on_exchange > acked:
+        assert f"The {on_exchange - acked} more on the exchange were accepted there" in proc.stdout
+    else:
+        assert "Equal: every order that reached the exchange was acknowledged." in proc.stdout
+
+
+def test_order_count_explanations() -> None:
+    from tradeguard.cli.chaos_cmd import explain_order_counts
+
+    assert "The 1 more on the exchange" in explain_order_counts(56, 57, duplicates=0)
+    assert "None was sent twice" in explain_order_counts(56, 57, duplicates=0)
+    assert "missing on the exchange" in explain_order_counts(57, 56, duplicates=0)

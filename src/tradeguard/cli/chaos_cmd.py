@@ -24,7 +24,7 @@ from tradeguard.logs import configure_logging
 if TYPE_CHECKING:
     from tradeguard.chaos import ChaosConfig, ChaosReport
 
-__all__ = ["chaos"]
+__all__ = ["chaos", "explain_order_counts"]
 
 
 @app.command("chaos")
@@ -135,6 +135,11 @@ def _print_report(report: ChaosReport) -> None:
     table.add_row("orders on the exchange", str(report.exchange_orders))
     table.add_row("duration", f"{report.duration_s:.1f} s")
     out_console.print(table)
+    out_console.print(
+        explain_order_counts(report.acknowledged_orders, report.exchange_orders,
+                             duplicates=report.duplicates),
+        soft_wrap=True, markup=False, highlight=False,
+    )
     for line in report.problems:
         out_console.print(f"  [red]{line}[/]")
     verdict = "[green]PASS[/]" if report.ok else "[bold red]FAIL[/]"
@@ -144,6 +149,25 @@ def _print_report(report: ChaosReport) -> None:
         else f"; store and logs in {report.data_dir}"
     )
     out_console.print(f"{verdict} (replay the choices with --seed {report.seed}{kept})")
+
+
+def explain_order_counts(acknowledged: int, on_exchange: int, *, duplicates: int) -> str:
+    """Why the two order counts may differ, in words (shown under them)."""
+    what = (
+        "acknowledged: orders the strategy saw accepted before a kill; on the exchange: "
+        "orders with our client ids the exchange holds."
+    )
+    extra = on_exchange - acknowledged
+    if extra > 0 and duplicates == 0:
+        return (
+            f"{what} The {extra} more on the exchange were accepted there, but the process "
+            "was killed (or the answer lost) before the strategy saw the acknowledgement; "
+            "after the restart recovery found each by its client order id and adopted it. "
+            "None was sent twice (duplicates 0)."
+        )
+    if extra < 0:
+        return f"{what} {-extra} acknowledged orders are missing on the exchange: see lost."
+    return f"{what} Equal: every order that reached the exchange was acknowledged."
 
 
 def _counts(counts: dict[str, int]) -> str:
