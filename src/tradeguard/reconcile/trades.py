@@ -38,6 +38,7 @@ __all__ = [
     "encode_cursor",
     "ingest_trades",
     "quote_asset",
+    "trade_owner",
     "trade_to_fill",
 ]
 
@@ -125,7 +126,7 @@ def ingest_trades(
     for trade in trades:
         if working.has_trade(trade.symbol, trade.trade_id):
             continue
-        owner = _owner(working, trade, owners, caps)
+        owner = trade_owner(working, trade, owners, caps)
         event = trade_to_fill(trade, owner, ts_ns=ts_ns)
         try:
             working.apply(event)
@@ -159,19 +160,28 @@ def ingest_trades(
     )
 
 
-def _owner(
+def trade_owner(
     working: SessionState,
     trade: TradeReport,
-    owners: Mapping[tuple[Symbol, ExchangeOrderId], ClientOrderId],
-    caps: Mapping[ClientOrderId, Decimal],
+    owners: Mapping[tuple[Symbol, ExchangeOrderId], ClientOrderId] | None = None,
+    caps: Mapping[ClientOrderId, Decimal] | None = None,
 ) -> ClientOrderId | None:
+    """The one rule for who owns a trade: our order's client id, or None.
+
+    The order is found by the exchange's order id (the state's, then ``owners``), else
+    by the trade's client order id when the exchange reports it; it must match the
+    trade's symbol and side and the fill must fit under its cap (see the module doc).
+    Reconciliation and the session's live fill ingestion both decide through it.
+    """
     order = working.order_by_exchange_id(trade.symbol, trade.exchange_order_id)
-    if order is None:
+    if order is None and owners:
         cid = owners.get((trade.symbol, trade.exchange_order_id))
         order = None if cid is None else working.order(cid)
+    if order is None and trade.client_order_id is not None:
+        order = working.order(trade.client_order_id)
     if order is None or order.symbol != trade.symbol or order.side is not trade.side:
         return None
-    cap = min(caps.get(order.client_order_id, order.amount), order.amount)
+    cap = min((caps or {}).get(order.client_order_id, order.amount), order.amount)
     if order.filled + trade.amount > cap:
         return None
     return order.client_order_id

@@ -31,7 +31,12 @@ from tradeguard.errors import DomainError, OrderNotFoundError
 from tradeguard.exchange.gateway import ExchangeGateway
 from tradeguard.exchange.reports import OrderReport, PageCursor, TradeReport
 from tradeguard.logs import get_logger
-from tradeguard.reconcile.trades import decode_cursor, encode_cursor, ingest_trades
+from tradeguard.reconcile.trades import (
+    decode_cursor,
+    encode_cursor,
+    ingest_trades,
+    trade_owner,
+)
 from tradeguard.service import LocalService
 
 __all__ = [
@@ -54,13 +59,6 @@ class IngestResult(msgspec.Struct, frozen=True, kw_only=True):
     cursor_advanced: bool
 
 
-def _owner(state: SessionState, trade: TradeReport) -> Order | None:
-    order = state.order_by_exchange_id(trade.symbol, trade.exchange_order_id)
-    if order is None and trade.client_order_id is not None:
-        order = state.order(trade.client_order_id)
-    return order
-
-
 def _unnamed_orders(state: SessionState, symbol: str, in_flight: Iterable[str]) -> bool:
     flying = set(in_flight)
     return any(
@@ -80,8 +78,9 @@ def fills_from_trades(
     """``FillRecorded`` events for the trades not yet counted, in the exchange's order.
 
     Pure (works on a copy of ``state``): reconciliation's ``ingest_trades`` decides the
-    owner of each trade and dedupes by trade id. Trades of orders we do not know are
-    recorded with ``client_order_id`` None (they still move the position).
+    owner of each trade (``trade_owner``, the one rule) and dedupes by trade id. Trades
+    of orders we do not know are recorded with ``client_order_id`` None (they still
+    move the position).
     """
     if all(state.has_trade(t.symbol, t.trade_id) for t in trades):
         return []
@@ -112,7 +111,11 @@ async def ingest_fills(
     page = await gateway.fetch_trades_since(symbol, cursor)
     # From here to the append there is no await: the dedupe sees the state it appends to.
     state = service.state
-    unknown_owner = [t for t in page.trades if _owner(state, t) is None]
+    unknown_owner = [
+        t
+        for t in page.trades
+        if not state.has_trade(t.symbol, t.trade_id) and trade_owner(state, t) is None
+    ]
     if unknown_owner and _unnamed_orders(state, symbol, in_flight):
         _log.info(
             "fills held back until in-flight or UNKNOWN orders are named",

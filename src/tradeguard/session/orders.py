@@ -8,7 +8,7 @@ crash every journaled intent can be looked up on the exchange by its id.
 Outcomes (DESIGN.md, principle 2): an ack is ``OrderAcknowledged``; a definite refusal
 is ``OrderRejected``; anything ambiguous (timeout, dropped connection, 5xx, an answer
 without an order id) is ``OrderOutcomeUnknown``, never a rejection. Fills in an ack are
-ignored here: they are journaled from the trade list only (``session.ingest``).
+read from the trade list (``session.ingest``) right after an ack that shows them.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from tradeguard.errors import (
     RateLimitedError,
 )
 from tradeguard.exchange.gateway import ExchangeGateway
+from tradeguard.exchange.reports import OrderReport
 from tradeguard.logs import get_logger
 from tradeguard.service import LocalService
 from tradeguard.session.ingest import adopt_order_report
@@ -217,8 +218,31 @@ class OrderSender:
                         cause="late submit acknowledgement",
                     )
                 )
-        if report.filled > 0:
-            self._on_fill_hint(intent.symbol)
+        if report.filled > 0 or not report.is_open:
+            await self._adopt_answer(cid, report)
+
+    async def _adopt_answer(self, cid: ClientOrderId, report: OrderReport) -> None:
+        """Apply an answer that already shows fills or a final state (a market order).
+
+        Its fills are read from the trade list (de-duplicated by trade id), then its
+        status and filled quantity adopted; if the trade list lags behind the answer,
+        the status poll settles the order once the trades are there.
+        """
+        symbol = report.symbol
+        try:
+            await adopt_order_report(
+                self.service,
+                self.gateway,
+                cid,
+                report,
+                cause="submit answer",
+                in_flight=self.in_flight,
+            )
+        except ExchangeError as exc:
+            _log.info("fills of a filled answer not read yet", client_order_id=cid, error=str(exc))
+        order = self.service.state.order(cid)
+        if order is None or order.filled != report.filled or order.status is not report.status:
+            self._on_fill_hint(symbol)
 
     async def _outcome(self, event: AnyEvent) -> bool:
         """Journal an answer; False (logged) when the state moved on and refuses it.

@@ -12,7 +12,6 @@ backoff and tick the strategy. ``close()`` stops all that and shuts down cleanly
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from decimal import Decimal
@@ -52,6 +51,9 @@ from tradeguard.strategies.base import Strategy
 __all__ = ["Session", "StartupReport", "flag_resolution"]
 
 _log = get_logger("tradeguard.session")
+
+# How long close() lets a background loop finish its current pass before cancelling it.
+_STOP_GRACE_S = 5.0
 
 
 class StartupReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -128,6 +130,9 @@ class Session:
         self.resolver = UnknownResolver(service, gateway, settings, in_flight=self.in_flight)
         self._maintenance = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        # Set by close(): every background loop checks it and wakes on it, so stopping
+        # never depends on cancellation reaching a task (3.11's wait_for can swallow it).
+        self._stopping = asyncio.Event()
         self._closed = False
         self.startup: StartupReport | None = None
         self.last_reconcile: ReconcileStatus | None = None
@@ -461,10 +466,22 @@ class Session:
             loops.append(("strategy", self._strategy_loop))
         self._tasks = [asyncio.create_task(fn(), name=f"session-{name}") for name, fn in loops]
 
+    async def _pause(self, seconds: float, wake: asyncio.Event | None = None) -> bool:
+        """Sleep up to ``seconds``, cut short by close() or ``wake``; False once stopping.
+
+        ``asyncio.wait`` (unlike 3.11's ``wait_for``) never swallows a cancellation.
+        """
+        events = [self._stopping] if wake is None else [self._stopping, wake]
+        waiters = [asyncio.ensure_future(event.wait()) for event in events]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return not self._stopping.is_set()
+
     async def _poll_loop(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._fill_hint.wait(), self.settings.poll_interval_seconds)
+        while await self._pause(self.settings.poll_interval_seconds, self._fill_hint):
             self._fill_hint.clear()
             try:
                 await self.poll_once()
@@ -474,8 +491,7 @@ class Session:
                 _log.warning("fill/status poll failed; retrying", error=self.last_poll_error)
 
     async def _reconcile_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.reconcile.interval_seconds)
+        while await self._pause(self.config.reconcile.interval_seconds):
             try:
                 await self.reconcile_now()
             except TradeguardError as exc:
@@ -484,11 +500,12 @@ class Session:
     async def _resolve_loop(self) -> None:
         while True:
             due = self.resolver.next_due_in_s()
-            await asyncio.sleep(
+            if not await self._pause(
                 self.settings.poll_interval_seconds
                 if due is None
                 else min(max(due, 0.05), self.settings.poll_interval_seconds)
-            )
+            ):
+                return
             if self.resolver.pending():
                 try:
                     await self.resolve_unknown_orders()
@@ -497,7 +514,7 @@ class Session:
 
     async def _strategy_loop(self) -> None:
         assert self.strategy is not None
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.strategy.on_tick(self)
             except TradeguardError as exc:
@@ -505,7 +522,7 @@ class Session:
             except Exception as exc:  # noqa: BLE001 - a buggy strategy must not kill the session
                 _log.error("strategy tick raised", error=repr(exc))
             self.ticks += 1
-            await asyncio.sleep(self.settings.tick_interval_seconds)
+            await self._pause(self.settings.tick_interval_seconds)
 
     # --- closing ---------------------------------------------------------------------
 
@@ -514,14 +531,37 @@ class Session:
         if self._closed:
             return
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._stop_background()
         try:
             if self._owns_gateway:
                 await self.gateway.close()
         finally:
             await self.service.close()
+
+
+    async def _stop_background(self) -> None:
+        """Stop every background loop within a bounded time.
+
+        The loops see the stop event and finish the pass they are in (so a submit or a
+        journal append in progress completes); one still busy after the grace period is
+        cancelled, again and again, until it ends.
+        """
+        self._stopping.set()
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=_STOP_GRACE_S)
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=_STOP_GRACE_S)
+            if pending:
+                _log.warning(
+                    "background task ignores cancellation; cancelling again",
+                    tasks=[t.get_name() for t in pending],
+                )
+        for task in self._tasks:
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                _log.error("background task failed", task=task.get_name(), error=repr(exc))
 
 
 def _drop_everything(order: Order) -> Any:
