@@ -174,8 +174,13 @@ def read_view(conn: Any, sessions: list[str]) -> DbView:
 
 def _probe_view(db: Path, sessions: list[str]) -> DbView:
     """:func:`read_view` through a read-only connection of its own, which never
-    checkpoints (a read-write connection checkpoints and deletes the WAL on close)."""
-    conn = sqlite3.connect(f"file:{quote(str(db))}?mode=ro", uri=True, timeout=5.0)
+    checkpoints (a read-write connection checkpoints and deletes the WAL on close).
+    Without WAL content the database file alone is read (``immutable``), so the probe
+    creates no -wal or -shm beside a store it may refuse."""
+    wal = db.with_name(db.name + "-wal")
+    empty_wal = not wal.exists() or wal.stat().st_size == 0
+    params = "mode=ro&immutable=1" if empty_wal else "mode=ro"
+    conn = sqlite3.connect(f"file:{quote(str(db))}?{params}", uri=True, timeout=5.0)
     try:
         return read_view(conn, sessions)
     finally:
@@ -303,6 +308,15 @@ class StoreGuard:
         scan = self._scan = scan_wal(self.wal, fallback_page_size=_db_page_size(self.db))
         if view is None:
             return
+        # Tables that are not ours: the store's own check refuses a foreign database.
+        if not view.tables and not self._unused(view, scan):
+            cause = scan.describe() if scan.drops_commits else "damage to its schema?"
+            self._refuse(
+                f"{self.db} holds {view.page_count} page(s) and {view.objects} schema "
+                f"object(s) but no readable tradeguard tables ({cause}): refusing to create "
+                "a new store over it; restore a backup",
+                can_accept=False,
+            )
         behind = []
         for sid, mark in sorted(self.marks.items()):
             seq, epoch = view.tips.get(sid, (0, 0))
@@ -318,14 +332,6 @@ class StoreGuard:
         if problems:
             self._refuse(
                 "committed data would be lost: " + "; ".join(problems), can_accept=True
-            )
-        # Tables that are not ours: the store's own check refuses a foreign database.
-        if not view.tables and not self._unused(view, scan):
-            self._refuse(
-                f"{self.db} holds {view.page_count} page(s) and {view.objects} schema "
-                "object(s) but no readable tradeguard tables (damage to its schema?): "
-                "refusing to create a new store over it; restore a backup",
-                can_accept=False,
             )
 
     def _unused(self, view: DbView, scan: WalScan) -> bool:
