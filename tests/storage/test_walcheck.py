@@ -253,3 +253,21 @@ def test_a_torn_unacknowledged_tail_is_tolerated_only_with_its_mark(tmp_path: Pa
     mark_path(crashed, "default").unlink()
     with pytest.raises(StoreDamagedError, match="SQLite would drop them silently"):
         open_store(crashed.parent)
+
+
+def test_every_session_of_the_file_is_checked(tmp_path: Path) -> None:
+    """Records of another session in the same file lost: opening any session refuses
+    (the WAL is shared); accepting the loss brings that session's mark down as well."""
+    for session in ("a", "b"):
+        with open_store(tmp_path, session_id=session) as store:
+            epoch = store.advance_epoch()
+            store.append([rec(i) for i in range(4)], epoch=epoch)
+    conn = sqlite3.connect(tmp_path / "tradeguard.db")
+    conn.execute("DELETE FROM journal WHERE session_id = 'b' AND seq > 2")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreDamagedError, match="session 'b' ends at journal seq 2"):
+        open_store(tmp_path, session_id="a")
+    open_store(tmp_path, session_id="a", accept_loss=True).close()
+    with open_store(tmp_path, session_id="b") as store:
+        assert store.last_seq() == 2

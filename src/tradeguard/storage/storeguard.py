@@ -230,6 +230,7 @@ class StoreGuard:
         self.marks: dict[str, Mark] = {}
         self._marks_loaded = False
         self._mark_files: dict[str, Path] = {}
+        self._behind: dict[str, tuple[int, int]] = {}
         self._scan: WalScan | None = None
 
     @property
@@ -321,6 +322,7 @@ class StoreGuard:
         for sid, mark in sorted(self.marks.items()):
             seq, epoch = view.tips.get(sid, (0, 0))
             if seq < mark.seq or epoch < mark.epoch:
+                self._behind[sid] = (seq, epoch)
                 behind.append(
                     f"session {sid!r} ends at journal seq {seq} (epoch {epoch}) but seq "
                     f"{mark.seq} (epoch {mark.epoch}) was acknowledged "
@@ -391,6 +393,8 @@ class StoreGuard:
         new or a loss was accepted; None for stores that keep no marks."""
         if not self.keeps_marks:
             return None
+        if self.accepted is not None:
+            self._lower_other_marks()
         path = mark_path(self.db, self.session_id)
         current = self.marks.get(self.session_id)
         writer = MarkWriter(path, current)
@@ -402,6 +406,20 @@ class StoreGuard:
             writer.close()
             raise StoreError(f"cannot write the high-water mark {path}: {exc}") from exc
         return writer
+
+    def _lower_other_marks(self) -> None:
+        """An accepted loss of another session's records: its mark comes down too, or
+        every later open would refuse again."""
+        for sid, (seq, epoch) in self._behind.items():
+            if sid == self.session_id:
+                continue
+            other = MarkWriter(self._mark_files[sid], self.marks.get(sid))
+            try:
+                other.write(seq, epoch)
+            except OSError as exc:
+                raise StoreError(f"cannot write the high-water mark {other.path}: {exc}") from exc
+            finally:
+                other.close()
 
     def mark_now(self) -> tuple[int, int]:
         """The session's mark as the committer should start from."""
