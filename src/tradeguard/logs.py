@@ -7,6 +7,7 @@ environment variables that hold them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import os
@@ -102,7 +103,6 @@ def configure_logging(
     for name in secret_env_names:
         register_secret(os.environ.get(name))
     redactor = _RedactSecrets()
-
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -161,6 +161,23 @@ class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     def _open(self) -> Any:
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self._broken:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - stdlib name
+        # A full disk or an I/O error on the log file must not print one traceback per
+        # log line (the stdlib default): say it once on stderr, then stop writing here.
+        self._broken = True
+        error = sys.exc_info()[1]
+        with contextlib.suppress(Exception):
+            sys.stderr.write(
+                f"tradeguard: cannot write the log file {self.baseFilename} ({error}); "
+                "file logging stopped, stderr logging goes on\n"
+            )
+
+    _broken = False
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -71,7 +71,7 @@ def test_reconcile_refuses_a_running_session_and_a_fenced_run_stops(tmp_path: Pa
             [*TRADEGUARD, "run", "--data-dir", str(tmp_path), "--duration", "1", "--json"],
             capture_output=True, text=True, timeout=120, check=False)
         assert second.returncode == 2, second.stdout + second.stderr
-        assert "second run" in json.loads(second.stdout)["error"]
+        assert "session is running" in json.loads(second.stdout)["error"]
         assert proc.poll() is None, "a refused command disturbed the run"
         # A second writer takes over deliberately (the library, below every guard).
         with open_store(f"sqlite:///{tmp_path}", session_id="default") as store:

@@ -221,3 +221,22 @@ def test_a_failed_store_stops_the_run_with_one_clear_error(tmp_path: Path) -> No
             if isinstance(event, OrderAcknowledged)
         }
     assert acknowledged <= journaled, acknowledged - journaled
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_full_disk_under_the_log_is_said_once_not_one_traceback_per_line(
+    tmp_path: Path,
+) -> None:
+    """Every write to the log file fails with ENOSPC (it is /dev/full): the run still
+    trades and stops cleanly, and stderr says so in one line, not a traceback flood."""
+    (tmp_path / "logs").mkdir(mode=0o700)
+    (tmp_path / "logs" / "tradeguard.log").symlink_to("/dev/full")
+    tmp_path.chmod(0o700)
+    proc = start_run(tmp_path, "--duration", "3")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert json.loads(out)["orders"] > 0
+    assert "Logging error" not in err
+    assert "Traceback" not in err
+    assert err.count("cannot write the log file") == 1, err
+    assert len(err.splitlines()) == 1, err

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -29,11 +29,18 @@ from tradeguard.domain.ids import Asset, ClientOrderId, FlagId, Symbol
 from tradeguard.domain.orders import Order
 from tradeguard.domain.positions import Position
 from tradeguard.domain.state import SessionState
-from tradeguard.errors import DomainError, ExchangeError, OrderBlockedError, TradeguardError
+from tradeguard.errors import (
+    DomainError,
+    ExchangeError,
+    OrderBlockedError,
+    StoreFailedError,
+    TradeguardError,
+)
 from tradeguard.exchange.gateway import ExchangeGateway
 from tradeguard.exchange.reports import MarketInfo, TickerReport
 from tradeguard.logs import get_logger
-from tradeguard.service import LocalService
+from tradeguard.service import LocalService, describe_store_failure
+from tradeguard.session.account import bind_account
 from tradeguard.session.config import SessionSettings, store_tag
 from tradeguard.session.exchange_status import ExchangeStatus, TrackedGateway
 from tradeguard.session.ingest import ingest_fills, poll_order_status
@@ -47,6 +54,9 @@ from tradeguard.session.recovery import (
 from tradeguard.session.startup import StartupRetry
 from tradeguard.session.unknown import ResolveSummary, UnknownResolver
 from tradeguard.strategies.base import Strategy
+
+if TYPE_CHECKING:
+    from tradeguard.session.venue import Venue
 
 __all__ = ["Session", "StartupReport", "flag_resolution"]
 
@@ -115,6 +125,8 @@ class Session:
         self.gateway = gateway
         self.strategy = strategy
         self._owns_gateway = owns_gateway
+        # The exchange chosen by ``open`` when no gateway was given (closed with us).
+        self.venue: Venue | None = None
         self.markets: Mapping[str, MarketInfo] = {}
         # How open() retries its exchange steps (markets, reconciliation).
         self.startup_retry = StartupRetry()
@@ -152,39 +164,51 @@ class Session:
         settings: SessionSettings | None = None,
         backup_dir: Path | None = None,
         background: bool = True,
+        adopt_account: bool = False,
         startup_retry: StartupRetry | None = None,
     ) -> Session:
         """Recover, reconcile, resolve, recover trades; then start the background work.
 
-        ``data_url`` overrides ``config.storage.url``; without ``gateway`` one is built
-        from ``config.exchange`` (credentials from its environment variables).
-        ``background`` False starts no tasks (tests drive ``poll_once`` and friends).
-        The exchange steps of opening are retried with backoff (``startup_retry``,
-        default 5 tries), then a step that still fails raises ``ExchangeError`` naming it.
+        ``data_url`` overrides ``config.storage.url``. Without ``gateway`` the exchange
+        is chosen by ``session.venue.open_venue``: never real money by default (no
+        ``exchange.url`` and no API keys in the environment: the built-in simulator,
+        started here and stopped by ``close``). ``settings`` default to the config's
+        ``[session]`` table. ``background`` False starts no tasks (tests drive
+        ``poll_once`` and friends). The store is bound to the gateway's exchange account
+        at its first start; another account is refused (``ConfigError``) unless
+        ``adopt_account`` (journaled; see ``session.account``). The exchange steps of
+        opening are retried with backoff (``startup_retry``, default 5 tries), then a
+        step that still fails raises ``ExchangeError`` naming it.
         """
         started = time.perf_counter()
-        service = await LocalService.start(
-            config, data_url or config.storage.url, backup_dir=backup_dir
-        )
+        store_url = data_url or config.storage.url
+        service = await LocalService.start(config, store_url, backup_dir=backup_dir)
         owns = gateway is None
+        venue: Venue | None = None
         try:
             if gateway is None:
-                from tradeguard.exchange.ccxt_gateway import CcxtGateway
+                from tradeguard.session.venue import default_sim_state_path, open_venue
 
-                gateway = CcxtGateway.from_config(config.exchange)
+                venue = await open_venue(
+                    config, sim_state_path=default_sim_state_path(store_url)
+                )
+                gateway = venue.gateway
             session = cls(
                 config=config,
-                settings=settings or SessionSettings(),
+                settings=settings or config.session,
                 service=service,
                 gateway=gateway,
                 owns_gateway=owns,
                 strategy=strategy,
             )
+            session.venue = venue
             session.startup_retry = startup_retry or StartupRetry()
+            # Before anything is fetched or journaled: whose exchange account is this?
+            await bind_account(service, gateway, adopt=adopt_account)
             await session._recover(started)
         except BaseException:
-            if owns and gateway is not None:
-                await gateway.close()
+            if venue is not None:
+                await venue.aclose()
             await service.close()
             raise
         if strategy is not None:
@@ -413,6 +437,10 @@ class Session:
     def _check_open(self) -> None:
         if self._closed:
             raise OrderBlockedError("the session is closed")
+        if (failure := self.service.failure) is not None:
+            raise StoreFailedError(
+                f"the session stopped trading: {describe_store_failure(failure)}"
+            )
 
     def _hint(self, symbol: str) -> None:
         self._fill_hint.set()
@@ -464,7 +492,25 @@ class Session:
         ]
         if self.strategy is not None:
             loops.append(("strategy", self._strategy_loop))
+        loops.append(("store-watch", self._store_watch))
         self._tasks = [asyncio.create_task(fn(), name=f"session-{name}") for name, fn in loops]
+
+    @property
+    def failure(self) -> BaseException | None:
+        """Why the session stopped trading for good (its store failed, or another
+        writer fenced it), or None. Once set, nothing more is journaled or sent."""
+        return self.service.failure
+
+    async def _store_watch(self) -> None:
+        """Stop every loop at once when the store fails or the session is fenced."""
+        failed = asyncio.ensure_future(self.service.wait_failed())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait([failed, stopping], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            failed.cancel()
+            stopping.cancel()
+        self._stopping.set()  # the service logged why, once; the loops end quietly
 
     async def _pause(self, seconds: float, wake: asyncio.Event | None = None) -> bool:
         """Sleep up to ``seconds``, cut short by close() or ``wake``; False once stopping.
@@ -487,6 +533,8 @@ class Session:
                 await self.poll_once()
                 self.last_poll_error = None
             except TradeguardError as exc:
+                if self.failure is not None:
+                    return  # stopped for good; the service said why, once
                 self.last_poll_error = f"{type(exc).__name__}: {exc}"
                 _log.warning("fill/status poll failed; retrying", error=self.last_poll_error)
 
@@ -495,6 +543,8 @@ class Session:
             try:
                 await self.reconcile_now()
             except TradeguardError as exc:
+                if self.failure is not None:
+                    return
                 _log.error("reconciliation failed", error=str(exc))
 
     async def _resolve_loop(self) -> None:
@@ -510,6 +560,8 @@ class Session:
                 try:
                     await self.resolve_unknown_orders()
                 except TradeguardError as exc:
+                    if self.failure is not None:
+                        return
                     _log.warning("UNKNOWN resolution failed; retrying", error=str(exc))
 
     async def _strategy_loop(self) -> None:
@@ -518,6 +570,8 @@ class Session:
             try:
                 await self.strategy.on_tick(self)
             except TradeguardError as exc:
+                if self.failure is not None:
+                    return
                 _log.warning("strategy tick failed", error=str(exc), error_type=type(exc).__name__)
             except Exception as exc:  # noqa: BLE001 - a buggy strategy must not kill the session
                 _log.error("strategy tick raised", error=repr(exc))
@@ -533,11 +587,12 @@ class Session:
         self._closed = True
         await self._stop_background()
         try:
-            if self._owns_gateway:
+            if self.venue is not None:
+                await self.venue.aclose()  # the gateway, and the built-in simulator
+            elif self._owns_gateway:
                 await self.gateway.close()
         finally:
             await self.service.close()
-
 
     async def _stop_background(self) -> None:
         """Stop every background loop within a bounded time.
