@@ -112,6 +112,26 @@ def test_impossible_balances_are_refused(free: str, message: str) -> None:
         parse_balances(balance, kind=MarketKind.SPOT)
 
 
+def test_a_derived_negative_balance_is_refused() -> None:
+    balance = {"USDT": {"total": "1", "used": "2.5"}}
+    with pytest.raises(ExchangeError, match=r"USDT: .*'free' derived from total 1 is negative"):
+        parse_balances(balance, kind=MarketKind.SPOT)
+
+
+def test_perpetual_free_margin_may_be_negative_but_nothing_else() -> None:
+    # Binance's availableBalance drops below zero when losses exceed the margin.
+    balance = copy.deepcopy(load_payload("balance_linear"))
+    balance["USDT"]["free"] = "-12.5"
+    (usdt,) = [r for r in parse_balances(balance, kind=MarketKind.PERPETUAL) if r.asset == "USDT"]
+    assert usdt.free == Decimal("-12.5")
+    balance["USDT"]["used"] = "-1"
+    with pytest.raises(ExchangeError, match=r"'used' must be >= 0"):
+        parse_balances(balance, kind=MarketKind.PERPETUAL)
+    balance["USDT"]["used"], balance["USDT"]["free"] = "0", "-1e30"
+    with pytest.raises(ExchangeError, match=r"'free' is implausibly large"):
+        parse_balances(balance, kind=MarketKind.PERPETUAL)
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -454,7 +454,9 @@ def parse_balances(
 
     A missing ``free`` or ``used`` is derived from the other two when they are given
     (some exchanges report only two of the three); a missing ``total`` with no way to
-    derive it is an error naming the asset.
+    derive it is an error naming the asset. Every figure is finite, plausible and not
+    negative, except the ``free`` margin of a perpetual account: Binance's
+    ``availableBalance`` goes below zero when unrealised losses exceed the margin.
     """
     reports = []
     for asset in sorted(balance):
@@ -462,7 +464,11 @@ def parse_balances(
         if asset in _BALANCE_META_KEYS or not isinstance(entry, Mapping):
             continue
         where = f"{call} {asset}"
-        free = _opt_quantity(entry.get("free"), field="free", call=where, what="balance")
+        raw_free = entry.get("free")
+        if kind is MarketKind.PERPETUAL and raw_free is not None:
+            free: Decimal | None = _signed(raw_free, field="free", call=where, what="balance")
+        else:
+            free = _opt_quantity(raw_free, field="free", call=where, what="balance")
         used = _opt_quantity(entry.get("used"), field="used", call=where, what="balance")
         total = _opt_quantity(entry.get("total"), field="total", call=where, what="balance")
         if total is None and free is not None and used is not None:
@@ -475,6 +481,12 @@ def parse_balances(
             used = total - free
         if free is None or used is None:
             raise _fail(where, "balance", "free", "and 'used' are both missing")
+        if used < 0 or (free < 0 and kind is not MarketKind.PERPETUAL):
+            negative = "used" if used < 0 else "free"
+            raise _fail(
+                where, "balance", negative,
+                f"derived from total {total} is negative (free {free}, used {used})",
+            )
         reports.append(
             BalanceReport(asset=Asset(asset), free=free, used=used, total=total, kind=kind)
         )
@@ -518,14 +530,18 @@ def parse_position(position: Mapping[str, Any], *, call: str = "fetch_positions"
     )
 
 
+def _signed(value: Any, *, field: str, call: str, what: str) -> Decimal:
+    """A figure that may be negative (a loss, a margin shortfall): finite, plausible."""
+    number = to_decimal(value, field=field, call=call, what=what)
+    if abs(number) > MAX_PLAUSIBLE_AMOUNT:
+        raise _fail(call, what, field, f"is implausibly large: {value!r}")
+    return number
+
+
 def _pnl(value: Any, *, call: str) -> Decimal:
-    # Signed (a loss is negative), but finite and plausible.
-    pnl = Decimal(0) if value is None else to_decimal(
-        value, field="unrealizedPnl", call=call, what="position"
-    )
-    if abs(pnl) > MAX_PLAUSIBLE_AMOUNT:
-        raise _fail(call, "position", "unrealizedPnl", f"is implausibly large: {value!r}")
-    return pnl
+    if value is None:
+        return Decimal(0)
+    return _signed(value, field="unrealizedPnl", call=call, what="position")
 
 
 def parse_ticker(
