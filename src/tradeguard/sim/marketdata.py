@@ -127,13 +127,11 @@ class MarkHistory:
     def bar(
         self, key: str, start_ms: int, end_ms: int, current: Decimal,
         trades: Sequence[SimTrade], *, closing: Decimal | None = None,
-        trade_times: Sequence[int] | None = None,
     ) -> Bar:
         """Statistics of ``[start_ms, end_ms]`` from the mark history and ``trades``.
 
         ``trades`` must be ascending by time (the engine's trade list of ``key``);
-        ``closing`` is the close of a span still in progress (the current mark);
-        ``trade_times`` the trades' times, when the caller asks for many bars.
+        ``closing`` is the close of a span still in progress (the current mark).
         """
         opening = self.price_at(key, start_ms, current)
         if closing is None:
@@ -151,10 +149,15 @@ class MarkHistory:
             open_ms=start_ms, close_ms=end_ms, open=opening, high=high, low=low,
             close=closing,
         )
-        times = trade_times if trade_times is not None else [t.time_ms for t in trades]
-        for trade in trades[bisect.bisect_left(times, start_ms):bisect.bisect_right(times, end_ms)]:
+        first_trade = bisect.bisect_left(trades, start_ms, key=_trade_time)
+        last_trade = bisect.bisect_right(trades, end_ms, key=_trade_time)
+        for trade in trades[first_trade:last_trade]:
             _add_trade(result, trade)
         return result
+
+
+def _trade_time(trade: SimTrade) -> int:
+    return trade.time_ms
 
 
 def _add_trade(bar: Bar, trade: SimTrade) -> None:
@@ -194,11 +197,10 @@ def summarize(
                       interval)
     else:
         opens = range(last_open - (limit - 1) * interval, last_open + 1, interval)
-    times = [t.time_ms for t in trades]
     return [
         history.bar(
             key, open_ms, open_ms + interval - 1, current, trades,
-            closing=current if open_ms + interval > now_ms else None, trade_times=times,
+            closing=current if open_ms + interval > now_ms else None,
         )
         for open_ms in opens
     ]
