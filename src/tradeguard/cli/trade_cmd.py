@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from pathlib import Path
@@ -34,7 +35,7 @@ from tradeguard.cli.live_view import flag_block
 from tradeguard.cli.live_view import session_view as _view
 from tradeguard.config import Config
 from tradeguard.domain.ids import FlagId
-from tradeguard.errors import StaleEpochError, StoreFailedError
+from tradeguard.errors import ExchangeError, StaleEpochError, StoreFailedError
 from tradeguard.recovery.manager import recover
 from tradeguard.service import (
     LocalService,
@@ -43,7 +44,8 @@ from tradeguard.service import (
     ensure_store_not_running,
 )
 from tradeguard.session import Session, SessionSettings, flag_resolution
-from tradeguard.session.venue import open_venue
+from tradeguard.session.flag_actions import FlagActionResult, carry_out_flag_action, needs_exchange
+from tradeguard.session.venue import Venue, default_sim_state_path, open_venue
 from tradeguard.strategies import load_strategy
 
 __all__ = ["flags", "resolve", "run_trading"]
@@ -212,32 +214,77 @@ def resolve(
     flag_id: Annotated[str, typer.Argument(help="The flag to resolve (see `tradeguard flags`).")],
     action: Annotated[str, typer.Option("--action", "-a", help="One of the flag's actions.")],
     note: Annotated[str, typer.Option("--note", "-n", help="Why (kept in the journal).")] = "",
+    exchange_url: Annotated[
+        str | None,
+        typer.Option(
+            "--exchange-url",
+            help="Base URL of a Binance-compatible simulator for actions on the exchange; "
+            "default: the [exchange] table, else the built-in simulator's saved state.",
+        ),
+    ] = None,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Resolve a flag with one of its allowed actions; journaled like every change.
+    """Resolve a flag with one of its actions: carry the action out, then journal it.
 
-    It takes over the session as its writer: stop a running session first.
+    Actions on the exchange (cancel_on_exchange, adopt, mark_canceled,
+    accept_exchange_position) need it reachable; otherwise nothing is resolved. It
+    takes over the session as its writer: stop a running session first.
     """
     cfg, url = prepare(config, data_dir, store, json=json)
-    resolved = asyncio.run(_resolve(cfg, url, flag_id, action, note))
+    result = asyncio.run(_resolve(cfg, url, flag_id, action, note, exchange_url))
     if json:
-        print_json({"ok": True, "flag": resolved})
+        print_json({"ok": True, "flag": result.flag, "steps": list(result.steps)})
     else:
-        out_console.print(f"flag {flag_id} resolved with {action!r}")
+        for step in result.steps:
+            out_console.print(step, soft_wrap=True)
 
 
-async def _resolve(cfg: Config, url: str, flag_id: str, action: str, note: str) -> Any:
+async def _resolve(
+    cfg: Config, url: str, flag_id: str, action: str, note: str, exchange_url: str | None
+) -> FlagActionResult:
     # Check first without taking over the store, so a refused resolve writes nothing.
     with open_configured_store(cfg, url, readonly=True) as st:
         ensure_not_running(st, what=f"resolving flag {flag_id}")
         state, _ = recover(st, write=False)
     flag_resolution(state, flag_id, action, note)
-    service = await LocalService.start(cfg, url, run_kind="resolve")
-    try:
-        await service.append([flag_resolution(service.state, flag_id, action, note)])
-        return service.state.flags[FlagId(flag_id)]
-    finally:
-        await service.close()
+    flag = state.flags[FlagId(flag_id)]
+    async with contextlib.AsyncExitStack() as stack:
+        gateway = None
+        if needs_exchange(flag.kind, action):
+            venue = await _resolve_venue(cfg, url, flag_id, action, exchange_url)
+            stack.push_async_callback(venue.aclose)
+            gateway = venue.gateway
+            try:  # reachable before anything is journaled
+                await gateway.load_markets()
+            except ExchangeError as exc:
+                raise ExchangeError(
+                    f"flag {flag_id}: {action!r} acts on the exchange, which is not reachable "
+                    f"at {venue.where} ({exc}); nothing resolved"
+                ) from exc
+        service = await LocalService.start(cfg, url, run_kind="resolve")
+        try:
+            return await carry_out_flag_action(service, gateway, flag_id, action, note)
+        finally:
+            await service.close()
+    raise AssertionError("unreachable")  # pragma: no cover - the with block returns
+
+
+async def _resolve_venue(
+    cfg: Config, url: str, flag_id: str, action: str, exchange_url: str | None
+) -> Venue:
+    """The exchange of the session: --exchange-url, the config, or the demo's simulator."""
+    keys = os.environ.get(cfg.exchange.api_key_env) and os.environ.get(cfg.exchange.api_secret_env)
+    if exchange_url is None and not cfg.exchange.url and not keys:
+        # The demo's built-in simulator, as `run` left it; a fresh one knows no orders.
+        state_path = default_sim_state_path(url)
+        if state_path is None or not state_path.is_file():
+            raise ExchangeError(
+                f"flag {flag_id}: {action!r} acts on the exchange, but none is configured "
+                f"and there is no built-in simulator state at {state_path}; give "
+                "--exchange-url or configure [exchange]; nothing resolved"
+            )
+        return await open_venue(cfg, sim_state_path=state_path)
+    return await open_venue(cfg, exchange_url=exchange_url)

@@ -7,6 +7,8 @@ fail closed (DESIGN.md principle 4).
 
 from __future__ import annotations
 
+from typing import Final
+
 import msgspec
 
 from tradeguard.domain.enums import FlagSeverity, FlagStatus
@@ -14,7 +16,18 @@ from tradeguard.domain.events import FlagRaised, FlagResolved
 from tradeguard.domain.ids import FlagId, Symbol
 from tradeguard.errors import DomainError, InvalidTransitionError
 
-__all__ = ["Flag", "blocks", "new_flag", "resolve_flag"]
+__all__ = ["FLAG_ACTIONS", "Flag", "blocks", "new_flag", "resolve_flag"]
+
+FLAG_ACTIONS: Final[dict[str, tuple[str, ...]]] = {
+    "external_order": ("adopt", "cancel_on_exchange", "ignore"),
+    "vanished_order": ("mark_canceled", "investigate"),
+    "order_terms_mismatch": ("acknowledge", "investigate"),
+    "large_balance_change": ("acknowledge", "investigate"),
+    "position_mismatch": ("accept_exchange_position", "investigate"),
+}
+"""The actions each kind of reconciliation flag offers: the one list. Every one of them
+is carried out by ``tradeguard.session.flag_actions`` (an action that cannot be carried
+out is not offered)."""
 
 
 class Flag(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -18,6 +18,7 @@ from typing import Final
 
 from tradeguard.domain.enums import FlagSeverity, MarketKind
 from tradeguard.domain.events import AnyEvent, BalanceUpdated, PositionCorrected
+from tradeguard.domain.flags import FLAG_ACTIONS
 from tradeguard.domain.ids import Asset
 from tradeguard.domain.positions import Position
 from tradeguard.domain.state import SessionState
@@ -44,8 +45,8 @@ _ZERO: Final = Decimal(0)
 # Exchanges round the entry price they report; a relative difference below this is the
 # exchange's rounding, not a discrepancy worth a journal event every run.
 _ENTRY_RELATIVE_TOLERANCE: Final = Decimal("0.000001")
-_BALANCE_ACTIONS: Final = ("acknowledge", "investigate")
-_POSITION_ACTIONS: Final = ("accept_exchange_position", "investigate")
+_BALANCE_ACTIONS: Final = FLAG_ACTIONS["large_balance_change"]
+_POSITION_ACTIONS: Final = FLAG_ACTIONS["position_mismatch"]
 
 
 def _kind_of_key(key: str) -> MarketKind:

@@ -29,6 +29,7 @@ from tradeguard.domain.events import (
     OrderTermsCorrected,
     TradeCursorAdvanced,
 )
+from tradeguard.domain.flags import FLAG_ACTIONS
 from tradeguard.domain.ids import Asset, ClientOrderId, ExchangeOrderId, Symbol
 from tradeguard.domain.orders import OPEN_STATUSES, Order, order_shape_problem
 from tradeguard.domain.state import SessionState
@@ -61,10 +62,11 @@ __all__ = ["diff"]
 
 _UNSETTLED: Final = frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN})
 _CHECKED_STATUSES: Final = OPEN_STATUSES | _UNSETTLED
-_EXTERNAL_ACTIONS: Final = ("adopt", "cancel_on_exchange", "ignore")
-_VANISHED_ACTIONS: Final = ("mark_canceled", "investigate")
+# Every action offered is carried out by session.flag_actions (one list, domain.flags).
+_EXTERNAL_ACTIONS: Final = FLAG_ACTIONS["external_order"]
+_VANISHED_ACTIONS: Final = FLAG_ACTIONS["vanished_order"]
 # The exchange's terms are already adopted: a person acknowledges or looks into it.
-_TERMS_ACTIONS: Final = ("acknowledge", "investigate")
+_TERMS_ACTIONS: Final = FLAG_ACTIONS["order_terms_mismatch"]
 
 
 def diff(

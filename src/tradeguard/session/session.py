@@ -23,7 +23,7 @@ import msgspec
 from tradeguard.config import Config
 from tradeguard.domain.balances import Balance
 from tradeguard.domain.enums import OrderStatus, OrderType, Side
-from tradeguard.domain.events import AnyEvent, FlagResolved, InstrumentRegistered
+from tradeguard.domain.events import AnyEvent, InstrumentRegistered
 from tradeguard.domain.flags import Flag
 from tradeguard.domain.ids import Asset, ClientOrderId, FlagId, Symbol
 from tradeguard.domain.orders import Order
@@ -43,6 +43,7 @@ from tradeguard.service import LocalService, describe_store_failure
 from tradeguard.session.account import bind_account
 from tradeguard.session.config import SessionSettings, store_tag
 from tradeguard.session.exchange_status import ExchangeStatus, TrackedGateway
+from tradeguard.session.flag_actions import carry_out_flag_action, flag_resolution
 from tradeguard.session.ingest import ingest_fills, poll_order_status
 from tradeguard.session.orders import OrderSender
 from tradeguard.session.reconciling import ReconcileStatus, run_reconcile
@@ -77,26 +78,6 @@ class StartupReport(msgspec.Struct, frozen=True, kw_only=True):
     recovery_actions: tuple[RecoveryAction, ...]
     recovery_errors: tuple[str, ...]
     duration_ms: float
-
-
-def flag_resolution(state: SessionState, flag_id: str, action: str, note: str = "") -> FlagResolved:
-    """The ``FlagResolved`` event for resolving ``flag_id`` with ``action``, validated.
-
-    Raises ``DomainError`` naming the flag's allowed actions when the flag is unknown,
-    already resolved, or ``action`` is not one it offers.
-    """
-    flag = state.flags.get(FlagId(flag_id))
-    if flag is None:
-        known = ", ".join(sorted(f.flag_id for f in state.open_flags())) or "none open"
-        raise DomainError(f"no flag {flag_id!r} in this session (open flags: {known})")
-    if not flag.is_open:
-        raise DomainError(f"flag {flag_id!r} is already resolved ({flag.resolution_action!r})")
-    if action not in flag.actions:
-        raise DomainError(
-            f"flag {flag_id!r} cannot be resolved with {action!r}; "
-            f"allowed: {', '.join(flag.actions)}"
-        )
-    return FlagResolved(ts_ns=time.time_ns(), flag_id=FlagId(flag_id), action=action, note=note)
 
 
 class Session:
@@ -410,10 +391,17 @@ class Session:
         return await self.sender.cancel(client_order_id)
 
     async def resolve_flag(self, flag_id: str, action: str, note: str = "") -> Flag:
-        """Resolve a manual-intervention flag with one of its actions (journaled)."""
+        """Resolve a flag with one of its actions: carried out first, then journaled.
+
+        An action on the exchange (cancel, adopt, ...) goes through this session's
+        gateway (see ``session.flag_actions``); if it fails the flag stays open.
+        """
         self._check_open()
-        await self.service.append([flag_resolution(self.state, flag_id, action, note)])
-        return self.state.flags[FlagId(flag_id)]
+        async with self._maintenance:
+            result = await carry_out_flag_action(
+                self.service, self.gateway, flag_id, action, note, in_flight=self.in_flight
+            )
+        return result.flag
 
     async def _register_symbol(self, symbol: str) -> None:
         if Symbol(symbol) in self.state.instruments:
