@@ -349,6 +349,7 @@ class StoreGuard:
             self.accepted = what if self.accepted is None else f"{self.accepted}; {what}"
             if not self.readonly and self.forensics_dir is None:
                 self.forensics_dir = self._keep(f"accepted with --accept-loss: {what}")
+                self.accepted += f" (the files as they were are kept in {self.forensics_dir})"
             return
         if self.readonly:
             raise StoreDamagedError(
