@@ -187,16 +187,40 @@ def _probe_view(db: Path, sessions: list[str]) -> DbView:
         conn.close()
 
 
+def _identity(db: Path, names: list[str]) -> str:
+    """Name, size and mtime of the files a copy is taken of (the -shm, an index SQLite
+    rebuilds on every open, is left out): the same text means the same files."""
+    lines = []
+    for name in names:
+        path = db.parent / name
+        if path.is_file() and not name.endswith("-shm"):
+            st = path.stat()
+            lines.append(f"{name} {st.st_size} {st.st_mtime_ns}")
+    return "\n".join(lines) + "\n"
+
+
 def keep_for_forensics(db: Path, why: str) -> Path:
     """Copy ``db``, its -wal/-shm and mark files into a new ``forensics/<time>``
-    directory beside it (0700, files 0600, fsynced); return that directory."""
-    now = time.time_ns()
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 1_000_000_000))
-    dest = db.parent / "forensics" / f"{stamp}.{now % 1_000_000_000:09d}Z"
-    dest.mkdir(mode=0o700, parents=True)
-    dest.parent.chmod(0o700)
+    directory beside it (0700, files 0600, fsynced); return that directory.
+
+    When the newest copy there was taken of the very same files (a command retried,
+    a supervisor restarting), that copy is returned instead: refusals cannot fill the
+    disk. ``WHY.txt`` collects every reason."""
     names = [db.name, f"{db.name}-wal", f"{db.name}-shm"]
     names += sorted(p.name for p in db.parent.glob(f"{db.name}{MARK_INFIX}*"))
+    identity = _identity(db, names)
+    root = db.parent / "forensics"
+    now = time.time_ns()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 1_000_000_000))
+    previous = sorted(root.iterdir()) if root.is_dir() else []
+    source = previous[-1] / "SOURCE.txt" if previous else None
+    if source is not None and source.is_file() and source.read_text("utf-8") == identity:
+        with (source.parent / "WHY.txt").open("a", encoding="utf-8") as fh:
+            fh.write(f"{stamp}Z {why}\n")
+        return source.parent
+    dest = root / f"{stamp}.{now % 1_000_000_000:09d}Z"
+    dest.mkdir(mode=0o700, parents=True)
+    root.chmod(0o700)
     for name in names:
         src = db.parent / name
         if not src.is_file():
@@ -206,9 +230,10 @@ def keep_for_forensics(db: Path, why: str) -> Path:
         target.chmod(0o600)
         with target.open("rb+") as fh:
             os.fsync(fh.fileno())
-    (dest / "WHY.txt").write_text(why + "\n", encoding="utf-8")
+    (dest / "WHY.txt").write_text(f"{stamp}Z {why}\n", encoding="utf-8")
+    (dest / "SOURCE.txt").write_text(identity, encoding="utf-8")
     _fsync_dir(dest)
-    _fsync_dir(dest.parent)
+    _fsync_dir(root)
     return dest
 
 
