@@ -195,7 +195,7 @@ def status(
     out_console.print(
         f"{run_summary(report)}\nlast seq {report.last_seq:,}; "
         f"{len(report.open_orders)} open orders, {len(report.flags)} open flags",
-        markup=False, highlight=False,
+        markup=False, highlight=False, soft_wrap=True,
     )
     out_console.print(status_tables(report))
     for flag in report.flags:
