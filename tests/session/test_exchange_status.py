@@ -56,6 +56,11 @@ async def test_outage_is_shown_with_since_and_last_error(
         assert "exchange unreachable since" in text
         assert "last error:" in text
         assert health.last_error.split(":")[0] in text
+        status = await session.reconcile_now()  # reports the outage as not done
+        assert status.complete is False
+        text = " ".join(render(session).split())
+        assert "INCOMPLETE" in text
+        assert "exchange unreachable since" in text
         # The outage started at the first failure, not at the newest one.
         assert session.exchange_status.health().unreachable_since_ns == first_since
         await admin.post("faults", {"path": "/api/v3/*", "action": "drop", "count": 0})

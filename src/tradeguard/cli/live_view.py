@@ -107,6 +107,7 @@ def session_view(session: Session, started: float) -> Group:
         reconcile = (
             f"{'ok' if rec.complete else 'INCOMPLETE'}, {rec.discrepancies} discrepancies, "
             f"{rec.flags_raised} flags raised, {age_s:.0f} s ago"
+            + (f"; {rec.error}" if rec.error and not rec.complete else "")
         )
     head.add_row("reconcile", reconcile)
     head.add_row("unresolved (UNKNOWN)", str(len(state.unresolved_orders())))

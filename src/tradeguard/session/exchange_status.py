@@ -136,18 +136,23 @@ class TrackedGateway:
     def __init__(self, inner: ExchangeGateway, status: ExchangeStatus) -> None:
         self.inner = inner
         self.status = status
+        self._markets_loaded = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    async def _track(self, operation: str, call: Awaitable[T]) -> T:
+    async def _track(self, operation: str, call: Awaitable[T], *, remote: bool = True) -> T:
+        """Await ``call`` and record its outcome. ``remote`` False: a success may have
+        been answered from a local cache (markets loaded before, no symbols to ask
+        about), which proves nothing about the exchange; only a failure is recorded."""
         try:
             result = await call
         except BaseException as exc:
             if isinstance(exc, Exception):
                 self.status.record(operation, exc)
             raise
-        self.status.record(operation, None)
+        if remote:
+            self.status.record(operation, None)
         return result
 
     async def __aenter__(self) -> Self:
@@ -164,7 +169,12 @@ class TrackedGateway:
 
     async def load_markets(self, *, reload: bool = False) -> Mapping[str, MarketInfo]:
         """See ``ExchangeGateway.load_markets``."""
-        return await self._track("load_markets", self.inner.load_markets(reload=reload))
+        first = not self._markets_loaded
+        markets = await self._track(
+            "load_markets", self.inner.load_markets(reload=reload), remote=reload or first
+        )
+        self._markets_loaded = True
+        return markets
 
     async def fetch_ticker(self, symbol: str) -> TickerReport:
         """See ``ExchangeGateway.fetch_ticker``."""
@@ -176,7 +186,10 @@ class TrackedGateway:
 
     async def fetch_positions(self, symbols: Iterable[str]) -> list[PositionReport]:
         """See ``ExchangeGateway.fetch_positions``."""
-        return await self._track("fetch_positions", self.inner.fetch_positions(symbols))
+        wanted = list(symbols)
+        return await self._track(
+            "fetch_positions", self.inner.fetch_positions(wanted), remote=bool(wanted)
+        )
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[OrderReport]:
         """See ``ExchangeGateway.fetch_open_orders``."""
