@@ -29,3 +29,12 @@ def test_command_has_help(name: str) -> None:
         if param.name != "help" and getattr(param, "help", None) is None and \
                 param.param_type_name == "option":
             pytest.fail(f"option {param.name} of {name} has no help text")
+
+
+def test_root_help_offers_version() -> None:
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0, result.output
+    assert "--version" in result.output
+    version = CliRunner().invoke(app, ["--version"])
+    assert version.exit_code == 0
+    assert version.output.startswith("tradeguard ")
