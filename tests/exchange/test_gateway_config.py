@@ -5,18 +5,23 @@ None of these tests sends a request except the last one (to the simulator).
 
 from __future__ import annotations
 
+import re
+import socket
 from decimal import Decimal
 
 import msgspec
 import pytest
+from ccxt.base import errors as ccxt_errors
 from gwhelpers import make_gateway
 
 import tradeguard.exchange as exchange_pkg
+from tradeguard.config import parse_config
 from tradeguard.domain.enums import OrderType, Side
-from tradeguard.errors import ConfigError
+from tradeguard.errors import ConfigError, ExchangeUnavailableError
 from tradeguard.exchange.ccxt_client import rewrite_urls
 from tradeguard.exchange.ccxt_gateway import CcxtGateway
-from tradeguard.exchange.config import ExchangeConfig
+from tradeguard.exchange.config import ExchangeConfig, check_exchange_url
+from tradeguard.exchange.errors import CallKind, translate_error
 from tradeguard.sim import SimulatorThread
 
 SECRET = "Sup3r-Secret-Value-xyz"
@@ -137,3 +142,90 @@ async def test_spot_only_gateway(sim: SimulatorThread) -> None:
         assert all(m.kind.value == "spot" for m in markets.values())
         assert {b.kind.value for b in await gw.fetch_balances()} == {"spot"}
         assert await gw.fetch_open_orders() == []
+
+
+# --- exchange URLs are checked at config time; failures name their cause (item 8) ----
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("not-a-url", "(no scheme)"),
+        ("ftp://x", "(scheme 'ftp')"),
+        ("http://", "(no host)"),
+        ("http://127.0.0.1:99999", "valid URL"),
+        ("http://user:pw@127.0.0.1:1", "credentials"),
+        ("http://127.0.0.1:1 ", "without blanks"),
+    ],
+)
+def test_bad_exchange_urls_are_refused_naming_the_key(url: str, why: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(why)) as info:
+        parse_config(f'[storage]\nsession_id = "s"\n\n[exchange]\nurl = "{url}"\n', source="t.toml")
+    assert str(info.value).startswith("t.toml:5: key 'exchange.url': ")
+    assert repr(url) in str(info.value)
+    with pytest.raises(ConfigError, match=r"^--exchange-url .*" + re.escape(why)):
+        check_exchange_url(url, name="--exchange-url")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080", "https://api.binance.com", "http://localhost:1/prefix/"]
+)
+def test_good_exchange_urls_pass(url: str) -> None:
+    assert parse_config(f'[exchange]\nurl = "{url}"\n').exchange.url == url
+    assert check_exchange_url(url, name="--exchange-url") == url
+    assert ExchangeConfig().url == ""  # empty: the exchange's own endpoints
+
+
+def _raised_by_ccxt(ccxt_error: Exception, cause: BaseException) -> Exception:
+    """The exception as ccxt raises it: ``raise ExchangeNotAvailable(...) from e``."""
+    try:
+        try:
+            raise cause
+        except BaseException as low:
+            raise ccxt_error from low
+    except Exception as exc:
+        return exc
+
+
+def test_a_dns_failure_and_a_timeout_are_named_in_one_line() -> None:
+    # ccxt's own `except socket.gaierror` path (no DNS lookup is made here).
+    dns = _raised_by_ccxt(
+        ccxt_errors.ExchangeNotAvailable("binance GET http://exchange.invalid/api/v3/time"),
+        socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+    )
+    error = translate_error(dns, exchange="binance", call="fetch_time", kind=CallKind.READ)
+    assert "DNS lookup of exchange.invalid failed (Name or service not known)" in str(error)
+    timeout = _raised_by_ccxt(
+        ccxt_errors.RequestTimeout("binance GET http://127.0.0.1:1/api/v3/time"),
+        TimeoutError(),
+    )
+    error = translate_error(timeout, exchange="binance", call="fetch_time", kind=CallKind.READ)
+    assert "no answer within the timeout (GET http://127.0.0.1:1/api/v3/time)" in str(error)
+
+
+def test_an_error_page_is_quoted_not_pasted() -> None:
+    page = "<html><head><title>502 Bad Gateway</title></head><body>" + "x" * 5000 + "</body>"
+    error = translate_error(
+        ccxt_errors.ExchangeNotAvailable(
+            f"binance GET http://h:1/api/v3/time 502 Bad Gateway {page}"
+        ),
+        exchange="binance", call="fetch_time", kind=CallKind.READ,
+    )
+    text = str(error)
+    quoted = "HTTP 502 Bad Gateway from GET http://h:1/api/v3/time (HTML page '502 Bad Gateway')"
+    assert quoted in text
+    assert "xxxx" not in text
+    assert "\n" not in text
+
+
+async def test_a_refused_connection_is_named_through_real_ccxt() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with CcxtGateway(
+        "binance", api_key=KEY, secret=SECRET, url_override=f"http://127.0.0.1:{port}",
+        timeout_ms=2000,
+    ) as gw:
+        refused = f"connection refused by 127.0.0.1:{port}"
+        with pytest.raises(ExchangeUnavailableError, match=refused):
+            await gw.load_markets()

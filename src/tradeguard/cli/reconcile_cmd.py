@@ -8,10 +8,12 @@ not be checked (flags raised are in the report), 2 on an error.
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from tradeguard.cli.app import app
 from tradeguard.cli.common import (
@@ -28,6 +30,7 @@ from tradeguard.cli.common import (
 )
 from tradeguard.config import Config
 from tradeguard.exchange.ccxt_gateway import CcxtGateway
+from tradeguard.exchange.config import check_exchange_url
 from tradeguard.reconcile.policy import ReconcilePolicy
 from tradeguard.reconcile.report import ReconcileReport
 from tradeguard.reconcile.run import reconcile_once, reconcile_state
@@ -67,6 +70,8 @@ def reconcile(
     raised for what cannot be explained; with --dry-run nothing is written. Exits 1
     when the run is incomplete (some fetch failed: nothing is claimed about it).
     """
+    if exchange_url is not None:  # checked before anything is read or written
+        check_exchange_url(exchange_url, name="--exchange-url")
     cfg, url = prepare(config, data_dir, store, json=json)
     backup_dir = backup_dir_for(cfg, url, data_dir)
     report = asyncio.run(_reconcile(cfg, url, exchange_url, backup_dir, dry_run=dry_run))
@@ -115,6 +120,25 @@ async def _reconcile(
             await service.close()
 
 
+_URL_PATH = re.compile(r"(https?://[^/\s)]+)[^\s)]*")
+
+
+def _failure_causes(report: ReconcileReport, limit: int = 3) -> list[str]:
+    """The distinct causes of the failed fetches, one line each (an unreachable
+    exchange fails every fetch for the same reason: it is named once)."""
+    by_cause: dict[str, str] = {}
+    for failure in report.failures:
+        # "binance fetch_balance: exchange unavailable (...)": the same cause behind
+        # different calls has the same text after the call's name.
+        # Concurrent requests fail on different paths of the same base URL, in any order.
+        _, _, cause = failure.error.partition(": ")
+        by_cause.setdefault(_URL_PATH.sub(r"\1", cause or failure.error), failure.error)
+    causes = list(by_cause.values())
+    if len(causes) > limit:
+        causes = [*causes[:limit], f"... and {len(causes) - limit} more (see --json)"]
+    return causes
+
+
 def _print_summary(report: ReconcileReport) -> None:
     verdict = "[green]complete[/]" if report.complete else "[bold red]INCOMPLETE[/]"
     mode = " (dry run: nothing journaled)" if report.dry_run else ""
@@ -125,6 +149,8 @@ def _print_summary(report: ReconcileReport) -> None:
         f"{report.events_planned} corrective events"
         + (f" (seq {report.first_seq}-{report.last_seq})" if report.first_seq else "")
     )
+    for cause in _failure_causes(report):
+        out_console.print(f"  [bold red]cause:[/] {escape(cause)}", soft_wrap=True)
     for item in report.discrepancies:
         subject = getattr(item, "client_order_id", None) or getattr(item, "account", "")
         out_console.print(

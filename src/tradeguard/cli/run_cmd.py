@@ -36,6 +36,7 @@ from tradeguard.cli.common import (
 )
 from tradeguard.config import Config
 from tradeguard.demo import DemoFlow
+from tradeguard.exchange.config import check_exchange_url
 from tradeguard.logs import configure_logging
 from tradeguard.recovery.manager import RecoveryProgress, recover
 from tradeguard.recovery.verify import verify_store
@@ -71,6 +72,8 @@ def run(
     """
     from tradeguard.cli.trade_cmd import run_trading
 
+    if exchange_url is not None:  # checked before anything is read or written
+        check_exchange_url(exchange_url, name="--exchange-url")
     cfg, url = resolve(config, data_dir, store)
     # Check the data dir and the store before anything (logs, simulator state) is written.
     check_data_dir(data_dir if data_dir is not None else _log_dir(url, data_dir))

@@ -32,6 +32,7 @@ from tradeguard.errors import (
     OrderNotFoundError,
     RateLimitedError,
 )
+from tradeguard.exchange.causes import describe_cause
 from tradeguard.exchange.reports import OrderReport
 
 __all__ = [
@@ -193,6 +194,6 @@ def translate_error(
     if isinstance(exc, ExchangeError):
         return exc
     error_class, reason = _error_class(exc, kind)
-    detail = redact(f"{type(exc).__name__}: {exc}", secrets)
+    detail = redact(f"{type(exc).__name__}: {describe_cause(exc)}", secrets)
     prefix = describe_call(exchange, call, symbol, client_order_id)
     return error_class(f"{prefix}: {reason} ({detail})")
