@@ -196,3 +196,28 @@ def test_status_while_running_after_kill_and_after_recover(tmp_path: Path) -> No
     code, status = tg_json("status", "--data-dir", str(tmp_path))
     assert (status["run_state"], status["clean_shutdown"]) == ("ended_cleanly", True)
     assert "last run ended cleanly" in tg_text("status", "--data-dir", str(tmp_path))
+
+
+def test_run_banner_names_a_crash_that_recover_already_handled(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    proc = subprocess.Popen([*TRADEGUARD, "run", "--data-dir", str(data), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        log = data / "logs" / "tradeguard.log"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if log.exists() and "session ready" in log.read_text():
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("run never became ready")
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+    code, report = tg_json("recover", "--data-dir", str(data))
+    assert code == 0
+    assert report["unclean_shutdown"] is True
+    again = run_proc("--data-dir", str(data), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    banner = " ".join(again.stdout.split())
+    assert "UNCLEAN previous shutdown (already recovered by `tradeguard recover`)" in banner

@@ -23,13 +23,14 @@ from tradeguard.domain.flags import Flag
 from tradeguard.domain.orders import Order
 from tradeguard.session import Session
 from tradeguard.session.exchange_status import ExchangeHealth
-from tradeguard.status import FlagLine, StatusReport
+from tradeguard.status import FlagLine, StatusReport, last_trading_run
 
 __all__ = [
     "MAX_ORDER_ROWS",
     "describe_exchange",
     "flag_block",
     "orders_table",
+    "previous_shutdown",
     "session_view",
     "status_flag_lines",
     "status_tables",
@@ -198,3 +199,22 @@ def status_flag_lines(flag: FlagLine) -> Text:
     for action in flag.actions:
         text.append(f"  tradeguard resolve {flag.flag_id} --action {action}\n")
     return text
+
+
+def previous_shutdown(session: Session) -> str:
+    """How the trading run before this one ended, for the start-up banner (markup).
+
+    Recovery compares with the newest run marker of any kind; after a crash and a
+    ``tradeguard recover`` that is recover's own clean marker, so the banner also looks
+    at the last *trading* run, which is what a person asks about.
+    """
+    rep = session.startup
+    if rep is not None and rep.unclean_shutdown:
+        return "[red]UNCLEAN[/] previous shutdown"
+    runs = [r for r in session.service.store.runs() if r.run_id != session.service.run_id]
+    last = last_trading_run(runs)
+    if last is None:
+        return "no previous run"
+    if not last.clean:
+        return "[red]UNCLEAN[/] previous shutdown (already recovered by `tradeguard recover`)"
+    return "clean previous shutdown"

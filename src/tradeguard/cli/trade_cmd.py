@@ -31,7 +31,7 @@ from tradeguard.cli.common import (
     prepare,
     print_json,
 )
-from tradeguard.cli.live_view import flag_block
+from tradeguard.cli.live_view import flag_block, previous_shutdown
 from tradeguard.cli.live_view import session_view as _view
 from tradeguard.config import Config
 from tradeguard.domain.ids import FlagId
@@ -149,8 +149,8 @@ def _startup_line(session: Session, where: str) -> str:
         return f"tradeguard trading on {where}"
     return (
         f"[bold]tradeguard[/] trading on {where}\n"
-        f"  recovered: {'[red]UNCLEAN[/]' if rep.unclean_shutdown else 'clean'} previous "
-        f"shutdown, replayed {rep.replayed_events} events, {rep.fills_replayed} missed fills, "
+        f"  recovered: {previous_shutdown(session)}, replayed {rep.replayed_events} events, "
+        f"{rep.fills_replayed} missed fills, "
         f"{len(rep.resolved.not_placed)} not placed, {len(rep.recovery_actions)} recovery "
         f"actions, reconcile {'complete' if rep.reconcile.complete else 'INCOMPLETE'}, "
         f"{rep.duration_ms:.0f} ms"
