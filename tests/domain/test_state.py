@@ -18,8 +18,10 @@ from tradeguard.domain import (
     FlagResolved,
     FlagSeverity,
     FlagStatus,
+    InstrumentRegistered,
     MarketKind,
     OrderAcknowledged,
+    OrderCanceled,
     OrderIntended,
     OrderStatus,
     OrderType,
@@ -296,3 +298,61 @@ def test_equality_is_by_value() -> None:
     assert a == b
     assert a != object()
     assert "orders=1" in repr(a)
+
+
+def _wallet(state: SessionState) -> dict[str, tuple[Decimal, Decimal]]:
+    return {a: (b.free, b.used) for a, b in state.balances.items()}
+
+
+def test_spot_balances_follow_locks_fills_fees_and_cancels() -> None:
+    state = SessionState()
+    state.apply_all(
+        enumerate(
+            [
+                InstrumentRegistered(
+                    ts_ns=1,
+                    symbol=BTC,
+                    kind=MarketKind.SPOT,
+                    base=Asset("BTC"),
+                    quote=Asset("USDT"),
+                ),
+                BalanceUpdated(
+                    ts_ns=1, asset=Asset("BTC"), free=Decimal(1), used=Decimal(0), cause="exchange"
+                ),
+                BalanceUpdated(
+                    ts_ns=1, asset=Asset("USDT"), free=Decimal(50000), used=Decimal(0), cause="x"
+                ),
+            ],
+            start=1,
+        )
+    )
+    # A resting buy locks price x amount of the quote; a resting sell its base.
+    state.apply(_intent("tg-1"))
+    assert _wallet(state)["USDT"] == (Decimal(50000), Decimal(0))  # not placed yet
+    state.apply(OrderAcknowledged(ts_ns=2, client_order_id=ClientOrderId("tg-1"),
+                                  exchange_order_id=ExchangeOrderId("1")))  # fmt: skip
+    assert _wallet(state)["USDT"] == (Decimal(35000), Decimal(15000))
+    state.apply(_intent("tg-2", side=Side.SELL, price=Decimal(40000), amount=Decimal("0.25")))
+    state.apply(OrderAcknowledged(ts_ns=3, client_order_id=ClientOrderId("tg-2"),
+                                  exchange_order_id=ExchangeOrderId("2")))  # fmt: skip
+    assert _wallet(state)["BTC"] == (Decimal("0.75"), Decimal("0.25"))
+    # A partial fill of the buy, below its limit: the lock of 0.2 goes, 0.2 x 29000 and
+    # the fee (in USDT) are paid, 0.2 BTC arrives.
+    state.apply(FillRecorded(ts_ns=4, client_order_id=ClientOrderId("tg-1"),
+                             trade_id=TradeId("t1"), symbol=BTC, side=Side.BUY,
+                             price=Decimal(29000), amount=Decimal("0.2"), fee=Decimal("5.8"),
+                             fee_asset=Asset("USDT"), is_maker=True, exchange_ts_ns=4))  # fmt: skip
+    paid = Decimal(5800) + Decimal("5.8")
+    assert _wallet(state)["USDT"] == (Decimal(35000) + 6000 - paid, Decimal(9000))
+    assert _wallet(state)["BTC"] == (Decimal("0.95"), Decimal("0.25"))
+    # The sell fills whole: its base lock is consumed, the quote arrives.
+    state.apply(FillRecorded(ts_ns=5, client_order_id=ClientOrderId("tg-2"),
+                             trade_id=TradeId("t2"), symbol=BTC, side=Side.SELL,
+                             price=Decimal(40000), amount=Decimal("0.25"), fee=Decimal(10),
+                             fee_asset=Asset("USDT"), is_maker=True, exchange_ts_ns=5))  # fmt: skip
+    assert _wallet(state)["BTC"] == (Decimal("0.95"), Decimal(0))
+    # Canceling the rest of the buy unlocks it.
+    state.apply(OrderCanceled(ts_ns=6, client_order_id=ClientOrderId("tg-1"), reason="x"))
+    usdt = _wallet(state)["USDT"]
+    assert usdt == (Decimal(50000) - paid + 10000 - 10, Decimal(0))
+    assert state.balances[Asset("USDT")].total == usdt[0]

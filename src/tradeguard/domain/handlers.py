@@ -12,7 +12,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tradeguard.domain.balances import make_balance
+from tradeguard.domain.balances import make_balance, spot_fill_moves
+from tradeguard.domain.enums import MarketKind
 from tradeguard.domain.events import (
     AccountBound,
     BalanceUpdated,
@@ -181,6 +182,21 @@ def _fill_recorded(state: SessionState, e: FillRecorded) -> None:
         e.fee_asset,
         e.ts_ns,
     )
+    instrument = state.instruments.get(symbol)
+    if instrument is not None and instrument.kind is MarketKind.SPOT:
+        # Base and quote move, the fee is paid in its asset; the order's lock is
+        # released when the order is stored below.
+        spot_fill_moves(
+            state.balances,
+            base=instrument.base,
+            quote=instrument.quote,
+            side=e.side,
+            price=price,
+            amount=amount,
+            fee=fee,
+            fee_asset=e.fee_asset,
+            ts_ns=e.ts_ns,
+        )
     # The trade goes in before the order is stored: if storing retires the order at
     # once (a retention of 0), its trade ids, this one included, go with it.
     state._record_trade(key, cid)

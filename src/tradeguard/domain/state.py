@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from collections.abc import Iterable
-from decimal import getcontext, setcontext
+from decimal import Decimal, getcontext, setcontext
 from typing import Any
 
-from tradeguard.domain.balances import Balance
-from tradeguard.domain.enums import OrderStatus
+from tradeguard.domain.balances import Balance, move_balance, spot_lock
+from tradeguard.domain.enums import MarketKind, OrderStatus
 from tradeguard.domain.events import Event
 from tradeguard.domain.flags import Flag, blocks
 from tradeguard.domain.handlers import HANDLERS
@@ -31,6 +31,19 @@ from tradeguard.domain.retention import RetentionPolicy
 from tradeguard.errors import DomainError
 
 __all__ = ["Instrument", "SessionState", "TradeKey"]
+
+
+def _spot_lock(order: Order, instrument: Instrument) -> tuple[Asset, Decimal] | None:
+    return spot_lock(
+        side=order.side,
+        status=order.status,
+        order_type=order.order_type,
+        remaining=order.remaining,
+        price=order.price,
+        base=instrument.base,
+        quote=instrument.quote,
+    )
+
 
 TradeKey = tuple[Symbol, TradeId]
 """A fill's identity: Binance trade ids are unique per symbol only."""
@@ -328,6 +341,7 @@ class SessionState:
             if xid is not None:
                 self._by_exchange_id[(order.symbol, xid)] = cid
         self.orders[cid] = order
+        self._relock(order, previous)
         if order.status in _CLOSED:
             # Closing is the first move into a terminal status; staying there keeps the
             # order's place in the queue.
@@ -338,6 +352,21 @@ class SessionState:
                     self._retire_oldest_closed()
         elif previous is not None and previous.status in _CLOSED:
             self.closed_orders.pop(cid, None)  # exchange evidence reopened it
+
+    def _relock(self, order: Order, previous: Order | None) -> None:
+        """Move the spot wallet's locked funds as the order's lock changes (never fails)."""
+        instrument = self.instruments.get(order.symbol)
+        if instrument is None or instrument.kind is not MarketKind.SPOT or not self.balances:
+            return
+        before = None if previous is None else _spot_lock(previous, instrument)
+        after = _spot_lock(order, instrument)
+        if before == after:
+            return
+        ts = order.updated_ns
+        if before is not None:
+            move_balance(self.balances, before[0], free=before[1], used=-before[1], ts_ns=ts)
+        if after is not None:
+            move_balance(self.balances, after[0], free=-after[1], used=after[1], ts_ns=ts)
 
     def _retire_oldest_closed(self) -> None:
         cid, _ = self.closed_orders.popitem(last=False)

@@ -91,6 +91,17 @@ def check_balances(
         else:
             if abs(local.free - free) <= tolerance and abs(local.used - used) <= tolerance:
                 continue
+            if abs(local.total - total) <= tolerance:
+                # Same money, split differently between free and locked (an exchange
+                # may reserve more than price x amount, e.g. for fees): adopt its split,
+                # no discrepancy.
+                events.append(
+                    BalanceUpdated(
+                        ts_ns=ts_ns, asset=key, free=free, used=used,
+                        cause="exchange's split of free and locked (totals agree)",
+                    )
+                )
+                continue
             previous = local.total
             change = total - local.total - explained.get(key, _ZERO)
         large = previous is not None and abs(change) > tolerance and (

@@ -25,7 +25,6 @@ import msgspec
 from tradeguard.domain.enums import MarketKind, Side
 from tradeguard.domain.events import FillRecorded
 from tradeguard.domain.ids import Asset, ClientOrderId, ExchangeOrderId, Symbol
-from tradeguard.domain.positions import DECIMAL_CONTEXT
 from tradeguard.domain.state import SessionState
 from tradeguard.errors import DomainError
 from tradeguard.exchange.reports import PageCursor, TradeReport
@@ -188,21 +187,14 @@ def trade_owner(
 
 
 def _explain_balances(moved: dict[Asset, Decimal], trade: TradeReport, signed: Decimal) -> None:
-    """Balance changes a trade explains, by journal balance key (see ``balance_key``).
+    """Balance changes a trade explains that the state does not apply itself.
 
-    A spot trade moves base, quote and the fee asset; a perpetual trade only pays its
-    fee from the margin account (its realized PnL is not in the trade report).
+    A spot fill already moves base, quote and its fee in the state (domain.balances),
+    so it explains nothing more; a perpetual trade pays its fee from the margin
+    account, which the state does not model (its realized PnL is not in the report).
     """
-    base, _, rest = trade.symbol.partition("/")
-    quote, _, settle = rest.partition(":")
-    kind = MarketKind.PERPETUAL if settle else MarketKind.SPOT
-    zero = Decimal(0)
-    if not settle:
-        base_key = balance_key(base, MarketKind.SPOT)
-        quote_key = balance_key(quote, MarketKind.SPOT)
-        notional = DECIMAL_CONTEXT.multiply(trade.price, trade.amount)
-        moved[base_key] = moved.get(base_key, zero) + signed
-        moved[quote_key] = moved.get(quote_key, zero) - (notional if signed > 0 else -notional)
-    if trade.fee and trade.fee_asset:
-        fee_key = balance_key(trade.fee_asset, kind)
-        moved[fee_key] = moved.get(fee_key, zero) - trade.fee
+    del signed
+    settle = trade.symbol.partition(":")[2]
+    if settle and trade.fee and trade.fee_asset:
+        fee_key = balance_key(trade.fee_asset, MarketKind.PERPETUAL)
+        moved[fee_key] = moved.get(fee_key, Decimal(0)) - trade.fee

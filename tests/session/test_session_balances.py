@@ -1,0 +1,98 @@
+"""Balances kept current from the session's own events (spot), checked against the sim.
+
+A long demo-like run on real ccxt against the simulator over 127.0.0.1: resting limit
+orders on both sides, fills as the price moves through them, market orders, cancels,
+and a reconciliation after every round. A healthy session's reconciliation finds no
+balance discrepancy, and the journal's balances equal the exchange's ground truth.
+"""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+from gwhelpers import Admin
+from sessionfixtures import open_session
+
+from tradeguard.config import Config
+from tradeguard.domain import OrderStatus
+from tradeguard.exchange.ccxt_gateway import CcxtGateway
+from tradeguard.reconcile.discrepancies import BalanceMismatch
+from tradeguard.session import Session, SessionSettings
+
+SETTINGS = SessionSettings(symbols=("BTC/USDT", "ETH/USDT"), unknown_grace_seconds=0)
+MARKS = {"BTC/USDT": Decimal(60000), "ETH/USDT": Decimal(3000)}
+STEP = {"BTC/USDT": Decimal(100), "ETH/USDT": Decimal(5)}
+LOT = {"BTC/USDT": Decimal("0.001"), "ETH/USDT": Decimal("0.01")}
+
+
+async def _set_price(admin: Admin, symbol: str, price: Decimal) -> None:
+    await admin.post("price", {"symbol": symbol.replace("/", ""), "price": str(price)})
+
+
+def _balance_mismatches(session: Session) -> list[str]:
+    status = session.last_reconcile
+    assert status is not None
+    assert status.complete, status.error
+    assert status.report is not None
+    return [repr(d) for d in status.report.discrepancies if isinstance(d, BalanceMismatch)]
+
+
+async def test_a_healthy_session_reconciles_without_balance_discrepancies(
+    store_config: Config, gateway: CcxtGateway, admin: Admin
+) -> None:
+    rng = random.Random(11)
+    session = await open_session(store_config, gateway, settings=SETTINGS)
+    try:
+        for symbol, mark in MARKS.items():
+            await _set_price(admin, symbol, mark)
+        await session.reconcile_now()  # the wallet as the exchange reports it
+        reconciles, fills_before = 0, session.state.fills_recorded
+        for round_no in range(8):
+            for symbol, mark in MARKS.items():
+                for level in range(1, 4):
+                    amount = LOT[symbol] * rng.randint(1, 3)
+                    await session.submit_order(
+                        symbol, "buy", "limit", amount, mark - STEP[symbol] * level
+                    )
+                    await session.submit_order(
+                        symbol, "sell", "limit", amount, mark + STEP[symbol] * level
+                    )
+                if round_no % 3 == 0:
+                    side = "buy" if rng.random() < 0.5 else "sell"
+                    market = await session.submit_order(symbol, side, "market", LOT[symbol])
+                    assert market.status is OrderStatus.FILLED
+                # The price swings through some levels on each side: partial and full fills.
+                move = STEP[symbol] * rng.randint(1, 3)
+                await _set_price(admin, symbol, mark - move)
+                await _set_price(admin, symbol, mark + move)
+                await _set_price(admin, symbol, mark)
+            await session.poll_once()
+            # Cancel about half of what still rests.
+            for order in session.open_orders():
+                if rng.random() < 0.5:
+                    canceled = await session.cancel_order(order.client_order_id)
+                    assert canceled.is_terminal
+            # Before reconciling: the events alone kept the balances current. Totals are
+            # exact; so is what the sells lock (the simulator reserves a fee margin on
+            # buys beyond Binance's price x amount, so the quote's split may differ).
+            truth = (await admin.state())["spot"]["balances"]
+            for asset, balance in session.state.balances.items():
+                free, locked = Decimal(truth[asset]["free"]), Decimal(truth[asset]["locked"])
+                assert balance.total == free + locked, (round_no, asset)
+                if asset in ("BTC", "ETH"):
+                    assert balance.used == locked, (round_no, asset)
+            await session.reconcile_now()
+            reconciles += 1
+            assert _balance_mismatches(session) == [], f"round {round_no}"
+        assert reconciles == 8
+        assert session.state.fills_recorded - fills_before > 20  # it really traded
+        assert session.open_orders()  # and orders still rest (locked funds)
+        # The journal's balances are the exchange's, free and locked, to the last digit.
+        truth = (await admin.state())["spot"]["balances"]
+        for asset, balance in session.state.balances.items():
+            assert balance.total == Decimal(truth[asset]["free"]) + Decimal(
+                truth[asset]["locked"]
+            ), asset
+    finally:
+        await session.close()
