@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import random
 from decimal import Decimal
+from pathlib import Path
 
 from gwhelpers import Admin
 from sessionfixtures import open_session
 
-from tradeguard.config import Config
+import tradeguard.cli.trade_cmd as trade_cmd
+from tradeguard.config import Config, ReconcileSettings, StorageSettings
 from tradeguard.domain import OrderStatus
+from tradeguard.domain.events import ReconciliationReported
 from tradeguard.exchange.ccxt_gateway import CcxtGateway
 from tradeguard.reconcile.discrepancies import BalanceMismatch
 from tradeguard.session import Session, SessionSettings
+from tradeguard.storage import open_store
+from tradeguard.storage.codec import decode_records
 
 SETTINGS = SessionSettings(symbols=("BTC/USDT", "ETH/USDT"), unknown_grace_seconds=0)
 MARKS = {"BTC/USDT": Decimal(60000), "ETH/USDT": Decimal(3000)}
@@ -96,3 +101,30 @@ async def test_a_healthy_session_reconciles_without_balance_discrepancies(
             ), asset
     finally:
         await session.close()
+
+
+async def test_the_demo_grid_reconciles_without_balance_discrepancies(tmp_path: Path) -> None:
+    # `tradeguard run` as the demo does it: the grid on the built-in simulator,
+    # reconciling every half second (each run is a check of the balances).
+    config = Config(
+        storage=StorageSettings(
+            url=f"sqlite:///{tmp_path / 'data'}",
+            backup_every_seconds=86_400.0,
+            backup_dir=str(tmp_path / "backups"),
+        ),
+        reconcile=ReconcileSettings(interval_seconds=0.5),
+    )
+    settings = SessionSettings(poll_interval_seconds=0.2, tick_interval_seconds=0.2)
+    summary = await trade_cmd.run_trading(
+        config, config.storage.url, duration_s=6.0, show=False, settings=settings
+    )
+    assert summary["fills"] > 0
+    with open_store(config.storage.url, session_id="default", readonly=True) as st:
+        reports = [
+            e for _, e in decode_records(st.read()) if isinstance(e, ReconciliationReported)
+        ]
+    assert len(reports) >= 4
+    # The first run sees the wallet for the first time; none after finds a difference.
+    assert any(f.startswith("balance_mismatch=") for f in reports[0].found)
+    later = [f for r in reports[1:] for f in r.found if f.startswith("balance_mismatch=")]
+    assert later == []
