@@ -240,3 +240,28 @@ def test_a_full_disk_under_the_log_is_said_once_not_one_traceback_per_line(
     assert "Traceback" not in err
     assert err.count("cannot write the log file") == 1, err
     assert len(err.splitlines()) == 1, err
+
+
+def test_strategy_params_and_session_table_reach_the_run(tmp_path: Path) -> None:
+    """`[strategy.params]` goes to the strategy's constructor, `[session]` to the Session;
+    a parameter the strategy refuses stops the run with the key's path."""
+    data_dir = tmp_path / "data"
+    config = tmp_path / "tg.toml"
+    config.write_text('[session]\ntick_interval_seconds = 0.5\n'
+                      '[strategy.params]\nlevels = 2\nspacing = 0.002\n')
+    proc = start_run(data_dir, "--config", str(config), "--duration", "2")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    log = [json.loads(line) for line in
+           (data_dir / "logs" / "tradeguard.log").read_text().splitlines()]
+    started = [e for e in log if e.get("event") == "grid starting"]
+    assert len(started) == 1
+    assert (started[0]["levels"], started[0]["spacing"]) == (2, "0.002")
+    assert json.loads(out)["orders"] >= 4  # two levels a side
+
+    config.write_text('[strategy.params]\nlevels = 0\n')
+    proc = start_run(tmp_path / "other", "--config", str(config), "--duration", "1")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, out + err
+    error = json.loads(out)["error"]
+    assert "key 'strategy.params.levels': must be an integer from 1 to 50, got 0" in error

@@ -143,3 +143,29 @@ async def test_reconcile_against_another_account_is_refused_by_the_cli(
     assert len(bound) == 2
     assert bound[1].previous == f"binance:{bound[0].account}"
     assert "--adopt-account" in bound[1].note
+
+
+async def test_run_against_another_account_is_refused_until_adopted(
+    store_config: Config, tmp_path: Path, two_accounts: tuple[SimulatorThread, SimulatorThread]
+) -> None:
+    alice, bob = two_accounts
+    await _trade_once(store_config, alice, ALICE)
+    config_file = tmp_path / "bob.toml"
+    config_file.write_text(f'[storage]\nurl = "{store_config.storage.url}"\n'
+                           f'[exchange]\nurl = "{bob.url}"\nmarkets = ["spot"]\n')
+    env = {**os.environ, "TRADEGUARD_API_KEY": BOB[0], "TRADEGUARD_API_SECRET": BOB[1]}
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*TRADEGUARD, "run", "--config", str(config_file), "--duration",
+                               "1", "--json", *extra], capture_output=True, text=True, env=env,
+                              timeout=120, check=False)
+
+    refused = run()
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "--adopt-account" in json.loads(refused.stdout)["error"]
+    assert not any(isinstance(e, FillRecorded) and e.client_order_id is None
+                   for e in _journal(store_config))  # none of Bob's fills came in
+    adopted = run("--adopt-account")
+    assert adopted.returncode == 0, adopted.stdout + adopted.stderr
+    bound = [e for e in _journal(store_config) if isinstance(e, AccountBound)]
+    assert [b.previous for b in bound] == ["", f"binance:{bound[0].account}"]

@@ -36,6 +36,7 @@ from tradeguard.reconcile.report import ReconcileReport
 from tradeguard.reconcile.run import reconcile_once, reconcile_state
 from tradeguard.recovery.manager import recover
 from tradeguard.service import LocalService, ensure_store_not_running
+from tradeguard.session.account import account_of, bind_account, plan_binding
 
 __all__ = ["reconcile"]
 
@@ -49,6 +50,14 @@ ExchangeUrlOpt = Annotated[
 ]
 _PURPOSE = "reconciliation (`--dry-run` works beside a running session)"
 
+AdoptAccountOpt = Annotated[
+    bool,
+    typer.Option(
+        "--adopt-account",
+        help="The exchange account differs from the one this store is bound to, on "
+        "purpose (a new API key, a moved session): bind the session to it (journaled).",
+    ),
+]
 DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Only report: journal nothing, change nothing.")
 ]
@@ -62,6 +71,7 @@ def reconcile(
     store: StoreOpt = None,
     exchange_url: ExchangeUrlOpt = None,
     dry_run: DryRunOpt = False,
+    adopt_account: AdoptAccountOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Reconcile the session with the exchange once and print the report.
@@ -74,7 +84,8 @@ def reconcile(
         check_exchange_url(exchange_url, name="--exchange-url")
     cfg, url = prepare(config, data_dir, store, json=json)
     backup_dir = backup_dir_for(cfg, url, data_dir)
-    report = asyncio.run(_reconcile(cfg, url, exchange_url, backup_dir, dry_run=dry_run))
+    report = asyncio.run(_reconcile(cfg, url, exchange_url, backup_dir, dry_run=dry_run,
+                                    adopt_account=adopt_account))
     if json:
         print_json(report)
     else:
@@ -98,7 +109,13 @@ def _gateway(cfg: Config, exchange_url: str | None) -> CcxtGateway:
 
 
 async def _reconcile(
-    cfg: Config, url: str, exchange_url: str | None, backup_dir: Path, *, dry_run: bool
+    cfg: Config,
+    url: str,
+    exchange_url: str | None,
+    backup_dir: Path,
+    *,
+    dry_run: bool,
+    adopt_account: bool,
 ) -> ReconcileReport:
     policy = ReconcilePolicy.from_settings(cfg.reconcile)
     if not dry_run:  # refuse before the exchange is even asked
@@ -110,11 +127,14 @@ async def _reconcile(
             # Read-only: the state as recovery would restore it, nothing written.
             with open_configured_store(cfg, url, readonly=True) as store:
                 state, _ = await asyncio.to_thread(recover, store, write=False)
+            if (account := account_of(gateway)) is not None:
+                plan_binding(state, account, adopt=adopt_account)  # refuses, writes nothing
             return await reconcile_state(state, gateway, policy, append=None)
         service = await LocalService.start(
             cfg, url, backup_dir=backup_dir, purpose=_PURPOSE, run_kind="reconcile"
         )
         try:
+            await bind_account(service, gateway, adopt=adopt_account)
             return await reconcile_once(service, gateway, policy)
         finally:
             await service.close()

@@ -32,6 +32,7 @@ from tradeguard.cli.common import (
     out_console,
     print_json,
     resolve,
+    setup_cli_logging,
     store_data_dir,
 )
 from tradeguard.config import Config
@@ -63,6 +64,14 @@ def run(
         float | None, typer.Option("--duration", help="Stop after this many seconds.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the built-in simulator.")] = 0,
+    adopt_account: Annotated[
+        bool,
+        typer.Option(
+            "--adopt-account",
+            help="The exchange account differs from the one this store is bound to, on "
+            "purpose (a new API key, a moved session): bind the session to it (journaled).",
+        ),
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
     """The service: recover, reconcile, then trade with the strategy until stopped.
@@ -75,6 +84,9 @@ def run(
     if exchange_url is not None:  # checked before anything is read or written
         check_exchange_url(exchange_url, name="--exchange-url")
     cfg, url = resolve(config, data_dir, store)
+    # Stderr only until the checks pass: the read-only recovery below logs, and an
+    # unconfigured structlog would print that on stdout (which --json keeps for scripts).
+    setup_cli_logging(cfg, quiet=json)
     # Check the data dir and the store before anything (logs, simulator state) is written.
     check_data_dir(data_dir if data_dir is not None else _log_dir(url, data_dir))
     check_store_before_writing(cfg, url)
@@ -88,7 +100,8 @@ def run(
         backup_dir=backup_dir_for(cfg, url, data_dir),
         # The built-in simulator lives next to the store, so a restart finds the same
         # exchange with the orders the journal knows.
-        sim_state_path=_log_dir(url, data_dir) / "simulator-state.json"))
+        sim_state_path=_log_dir(url, data_dir) / "simulator-state.json",
+        adopt_account=adopt_account))
     if json:
         print_json(summary)
 
