@@ -38,7 +38,7 @@ def test_full_file_is_decoded(tmp_path: Path) -> None:
     assert config.reconcile.external_orders == "adopt"
     assert config.reconcile.balance_tolerance == Decimal("0.01")
     assert config.strategy.class_ == "my.mod:Bot"
-    assert config.backup_dir == Path("x/backups")
+    assert config.backup_dir == Path.cwd() / "x" / "backups"  # relative: from the cwd
 
 
 @pytest.mark.parametrize(
