@@ -156,6 +156,15 @@ def test_journal_filters_by_type_and_symbol(demo_store: Path) -> None:
     found = journal_json(demo_store, "--type", some_type, "--symbol", symbol, "--tail", "7")
     assert [r["seq"] for r in found["records"]] == expected
     assert all(r["data"]["symbol"] == symbol for r in found["records"])
+    # Acknowledgements name the order, not the symbol: they belong to the symbol too.
+    ours = {r["data"]["client_order_id"] for r in everything
+            if r["type"] == "order_intended" and r["data"]["symbol"] == symbol}
+    acks = [r["seq"] for r in everything if r["type"] == "order_acknowledged"
+            and r["data"]["client_order_id"] in ours][-5:]
+    assert acks, "the demo acknowledged no order on that symbol"
+    found = journal_json(demo_store, "--type", "order_acknowledged", "--symbol", symbol,
+                         "--tail", "5")
+    assert [r["seq"] for r in found["records"]] == acks
 
 
 def test_chaos_explains_acknowledged_versus_on_the_exchange(tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 Without ``--after`` the newest records are shown (what a person looking at a journal
 wants first); ``--after N`` pages forward from seq N as before. ``--type`` and
-``--symbol`` filter; the newest matches are found by reading the journal backwards in
-chunks, so a long journal is not decoded whole to show its tail.
+``--symbol`` filter (a symbol's records include those naming one of its orders by
+client order id, as acknowledgements and fills do); the newest matches are found by
+reading the journal backwards in chunks, so a long journal is not decoded whole to show
+its tail.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from rich import box
 from rich.table import Table
 
 from tradeguard.errors import CorruptRecordError, UnsupportedVersionError
+from tradeguard.recovery.manager import recover
 from tradeguard.storage.base import Store
 from tradeguard.storage.codec import decode_event
 from tradeguard.storage.records import StoredRecord
@@ -31,6 +34,9 @@ class JournalQuery(msgspec.Struct, frozen=True, kw_only=True):
     after: int | None = None
     types: frozenset[str] = frozenset()
     symbol: str | None = None
+    # Client order ids of ``symbol``'s orders: acks, fills and cancels name the order,
+    # not always the symbol (filled in by ``select_records``).
+    symbol_orders: frozenset[str] = frozenset()
 
 
 def _iso(ts_ns: int) -> str:
@@ -60,8 +66,12 @@ def _matches(query: JournalQuery, record: StoredRecord) -> dict[str, Any] | None
     if query.types and record.type not in query.types:
         return None
     row = _row(record)
-    if query.symbol is not None and row["data"].get("symbol") != query.symbol:
-        return None
+    if query.symbol is not None:
+        data = row["data"]
+        if data.get("symbol") != query.symbol and (
+            data.get("client_order_id") not in query.symbol_orders
+        ):
+            return None
     return row
 
 
@@ -99,6 +109,10 @@ def select_records(store: Store, query: JournalQuery) -> tuple[int, list[dict[st
     last = store.last_seq()
     if query.count <= 0:
         return last, []
+    if query.symbol is not None:
+        state, _ = recover(store, write=False)
+        ids = {cid for cid, order in state.orders.items() if order.symbol == query.symbol}
+        query = msgspec.structs.replace(query, symbol_orders=frozenset(ids))
     if query.after is not None:
         return last, _forward(store, query, query.after)
     return last, _backward(store, query, last)
