@@ -28,8 +28,8 @@ __all__ = [
     "ExchangeConfig",
     "LogSettings",
     "ReconcileSettings",
-    "StorageSettings",
     "SessionSettings",
+    "StorageSettings",
     "StrategySettings",
     "load_config",
 ]
@@ -85,7 +85,6 @@ class StrategySettings(_Section, frozen=True, forbid_unknown_fields=True, kw_onl
     """
 
     class_: str = msgspec.field(default="tradeguard.strategies.grid:Grid", name="class")
-
     params: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
@@ -169,6 +168,7 @@ class SessionSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only
             return self.client_id_prefix
         cleaned = re.sub(r"[^A-Za-z0-9]", "", session_id)[: _MAX_PREFIX_LEN - 2 - len(store_tag)]
         return f"tg{cleaned}{store_tag}"
+
 
 class LogSettings(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """Logging: level, format (``auto`` = console on a TTY, JSON otherwise), rotation.
@@ -340,11 +340,11 @@ def _describe_validation_error(message: str, text: str, source: str) -> str:
     unknown = re.match(r"Object contains unknown field `([^`]+)`", reason)
     if unknown:
         key = f"{key}.{unknown.group(1)}" if key else unknown.group(1)
-        reason = reason[len(key) + 1 :]  # the key is named once, in front
         reason = "unknown key"
     own = re.match(r"([a-z_]+\.[a-z_]+) must ", reason)  # from a section's __post_init__
     if own:
         key = own.group(1)
+        reason = reason[len(key) + 1 :]  # the key is named once, in front
     if not key:
         return f"{source}: {reason}"
     return f"{source}{_line_suffix(text, key)}: key '{key}': {reason}"

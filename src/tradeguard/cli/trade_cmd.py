@@ -61,6 +61,7 @@ async def run_trading(
     settings: SessionSettings | None = None,
     backup_dir: Path | None = None,
     sim_state_path: Path | None = None,
+    adopt_account: bool = False,
 ) -> dict[str, Any]:
     """Open a Session with the configured strategy and trade until stopped.
 
@@ -93,6 +94,7 @@ async def run_trading(
             data_url=data_url,
             settings=settings or config.session,
             backup_dir=backup_dir,
+            adopt_account=adopt_account,
         )
         started = time.monotonic()
         try:
