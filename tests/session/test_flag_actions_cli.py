@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
+import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -20,13 +23,18 @@ from sessionfixtures import open_session
 
 from tradeguard.config import Config
 from tradeguard.domain import OrderStatus
+from tradeguard.domain.enums import Side
 from tradeguard.domain.events import (
     CancelRequested,
     ExternalOrderAdopted,
+    FillRecorded,
     FlagResolved,
     OrderCanceled,
     OrderStateCorrected,
+    PositionCorrected,
 )
+from tradeguard.domain.ids import Asset, Symbol, TradeId
+from tradeguard.session import SessionSettings
 from tradeguard.sim import SimulatorThread
 from tradeguard.storage import open_store
 from tradeguard.storage.codec import decode_records
@@ -246,3 +254,91 @@ def test_mark_canceled_is_refused_when_the_exchange_has_the_order(
     assert done.returncode == 2, done.stdout + done.stderr
     assert "the exchange now has order" in json.loads(done.stdout)["error"]
     assert [f["flag_id"] for f in _status(store_config)["flags"]] == [flag_id]
+
+
+PERP = "BTC/USDT:USDT"
+
+
+async def _position_mismatch_flag(config: Config, sim: SimulatorThread) -> str:
+    """A perpetual position the journal has and the exchange does not, flagged."""
+    settings = SessionSettings(symbols=(PERP,), unknown_grace_seconds=0)
+    async with make_gateway(sim, markets=("spot", "linear")) as gateway:
+        session = await open_session(config, gateway, settings=settings)
+        try:
+            # A fill the exchange has no record of (evidence lost some other way).
+            await session.service.append(
+                [
+                    FillRecorded(
+                        ts_ns=time.time_ns(), client_order_id=None, trade_id=TradeId("ghost"),
+                        symbol=Symbol(PERP), side=Side.BUY, price=Decimal(60000),
+                        amount=Decimal("0.01"), fee=Decimal(0), fee_asset=Asset("USDT"),
+                        is_maker=False, exchange_ts_ns=time.time_ns(),
+                    )
+                ]
+            )  # fmt: skip
+            await session.reconcile_now()
+            flags = [f for f in session.state.open_flags() if f.kind == "position_mismatch"]
+        finally:
+            await session.close()
+    assert len(flags) == 1
+    return flags[0].flag_id
+
+
+def test_accept_exchange_position_adopts_the_exchanges_figures(
+    store_config: Config, sim: SimulatorThread, tmp_path: Path
+) -> None:
+    flag_id = asyncio.run(_position_mismatch_flag(store_config, sim))
+    # The exchange as configured (with keys, so both of its markets are loaded).
+    config_file = tmp_path / "tradeguard.toml"
+    config_file.write_text(f'[exchange]\nurl = "{sim.url}"\n')
+    env = {**os.environ, "TRADEGUARD_API_KEY": "demo", "TRADEGUARD_API_SECRET": "demo"}
+    done = subprocess.run(
+        [*TRADEGUARD, "resolve", flag_id, "--action", "accept_exchange_position",
+         "--config", str(config_file), "--data-dir", _data_dir(store_config), "--json"],
+        capture_output=True, text=True, timeout=120, check=False, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    events = _journal(store_config)
+    corrected = [e for e in events if isinstance(e, PositionCorrected) and e.symbol == PERP]
+    assert corrected[-1].size == 0
+    assert isinstance(events[events.index(corrected[-1]) + 1], FlagResolved)
+    assert _status(store_config)["flags"] == []
+
+    async def reconcile_again() -> tuple[Decimal, list[str]]:
+        settings = SessionSettings(symbols=(PERP,), unknown_grace_seconds=0)
+        async with make_gateway(sim, markets=("spot", "linear")) as gateway:
+            session = await open_session(store_config, gateway, settings=settings)
+            try:
+                flags = [f.kind for f in session.state.open_flags()]
+                return session.state.position(PERP).size, flags
+            finally:
+                await session.close()
+
+    # Reconciled: the journal holds the exchange's (flat) position, nothing is flagged.
+    assert asyncio.run(reconcile_again()) == (Decimal(0), [])
+
+
+async def test_session_resolve_flag_carries_out_the_cancel(
+    store_config: Config, sim: SimulatorThread
+) -> None:
+    # The library's Session.resolve_flag goes through the same actions.
+    async with aiohttp.ClientSession() as http:
+        admin = Admin(http, sim.url)
+        placed = await admin.post(
+            "order",
+            {"market": "spot", "symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT",
+             "quantity": "0.002", "price": "90000"},
+        )  # fmt: skip
+        exchange_id = str(placed["order"]["orderId"])
+        async with make_gateway(sim, markets=("spot",)) as gateway:
+            session = await open_session(store_config, gateway)
+            try:
+                (flag,) = [f for f in session.state.open_flags() if f.kind == "external_order"]
+                resolved = await session.resolve_flag(flag.flag_id, "cancel_on_exchange")
+                assert not resolved.is_open
+                tracked = session.state.order_by_exchange_id("BTC/USDT", exchange_id)
+                assert tracked is not None
+                assert tracked.status is OrderStatus.CANCELED
+            finally:
+                await session.close()
+        assert _sim_order(await admin.state(), exchange_id)["status"] == "CANCELED"
