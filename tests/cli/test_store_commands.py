@@ -4,7 +4,10 @@ PostgreSQL (``--store``)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -128,3 +131,73 @@ def test_commands_work_on_postgresql(pg_url: str) -> None:
     with open_store(pg_url, readonly=True) as store:
         restored, _ = recover(store, write=False)
     assert restored == live
+
+
+_HOLD_LOCK = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def _old_partial(directory: Path, name: str) -> Path:
+    partial = directory / f".{name}.partial"
+    partial.write_bytes(b"half a backup")
+    (directory / f".{name}.partial-journal").write_bytes(b"its rollback journal")
+    an_hour_ago = time.time() - 3600
+    os.utime(partial, (an_hour_ago, an_hour_ago))
+    return partial
+
+
+def test_backup_removes_partials_left_by_a_killed_backup_and_keeps_a_live_one(
+    tmp_path: Path,
+) -> None:
+    write_session(tmp_path / "a", events=100)
+    backups = tmp_path / "a" / "backups"
+    backups.mkdir()
+    stale = _old_partial(backups, "tradeguard-default-20260101T000000.000000001Z.db")
+    live = _old_partial(backups, "tradeguard-default-20260101T000000.000000002Z.db")
+    holder = subprocess.Popen(  # a backup still being written by another process
+        [sys.executable, "-c", _HOLD_LOCK, str(live)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        code, out = cli("backup", "--data-dir", str(tmp_path / "a"), "--json")
+        assert code == 0, out
+        assert not stale.exists()
+        assert not stale.with_name(stale.name + "-journal").exists()
+        assert live.exists()  # its writer holds the lock: not stale
+    finally:
+        holder.communicate("", timeout=10)
+    assert Path(out["path"]).is_file()
+    assert [p.name for p in backups.glob(".*.partial")] == [live.name]
+
+
+def test_service_start_removes_stale_partials(tmp_path: Path) -> None:
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    stale = _old_partial(backups, "tradeguard-default-20260101T000000.000000003Z.db")
+
+    async def main() -> None:
+        config = Config(storage=StorageSettings(url=f"sqlite:///{tmp_path}"))
+        service = await LocalService.start(config, config.storage.url, backup_dir=backups)
+        await service.close()
+
+    asyncio.run(main())
+    assert not stale.exists()
+
+
+def test_new_directories_are_created_owner_only(tmp_path: Path) -> None:
+    write_session(tmp_path / "new" / "deeper" / "data", events=50)
+    for d in (tmp_path / "new", tmp_path / "new" / "deeper", tmp_path / "new" / "deeper" / "data"):
+        assert d.stat().st_mode & 0o777 == 0o700, d
+    dest = tmp_path / "elsewhere" / "kept backups"
+    code, out = cli("backup", "--data-dir", str(tmp_path / "new" / "deeper" / "data"),
+                    "--dest", str(dest), "--json")
+    assert code == 0, out
+    assert (tmp_path / "elsewhere").stat().st_mode & 0o777 == 0o700
+    assert dest.stat().st_mode & 0o777 == 0o700
