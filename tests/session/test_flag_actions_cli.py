@@ -177,6 +177,13 @@ def test_exchange_action_without_a_reachable_exchange_resolves_nothing(
     )  # fmt: skip
     assert done.returncode == 2, done.stdout + done.stderr
     assert "not reachable" in json.loads(done.stdout)["error"]
+    # Not a URL at all: refused before anything is opened.
+    done = _cli(
+        "resolve", flag_id, "--action", "cancel_on_exchange", "--exchange-url", "ftp://x",
+        "--data-dir", _data_dir(store_config), "--json",
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--exchange-url" in json.loads(done.stdout)["error"]
     assert len(_journal(store_config)) == before
     assert [f["flag_id"] for f in _status(store_config)["flags"]] == [flag_id]
     assert _sim_order(asyncio.run(_sim_state(sim)), exchange_id)["status"] == "NEW"

@@ -36,6 +36,7 @@ from tradeguard.cli.live_view import session_view as _view
 from tradeguard.config import Config
 from tradeguard.domain.ids import FlagId
 from tradeguard.errors import ExchangeError, StaleEpochError, StoreFailedError
+from tradeguard.exchange.config import check_exchange_url
 from tradeguard.recovery.manager import recover
 from tradeguard.service import (
     LocalService,
@@ -236,6 +237,8 @@ def resolve(
     takes over the session as its writer: stop a running session first.
     """
     cfg, url = prepare(config, data_dir, store, json=json)
+    if exchange_url is not None:  # checked before anything is read or written
+        check_exchange_url(exchange_url, name="--exchange-url")
     result = asyncio.run(_resolve(cfg, url, flag_id, action, note, exchange_url))
     if json:
         print_json({"ok": True, "flag": result.flag, "steps": list(result.steps)})
