@@ -1,6 +1,6 @@
 """tradeguard quick start: a Session on the built-in simulator; place and cancel an order.
 
-Run it from a fresh clone (after ``make install`` or ``pip install -e .``)::
+Run it from a fresh clone (after ``make run`` or ``make test`` has set up ``.venv``)::
 
     .venv/bin/python examples/quickstart.py
 
