@@ -41,9 +41,9 @@ def test_resting_buy_locks_quote_and_cancel_releases_it() -> None:
     order, fills = limit(engine, "spot", "BUY", "0.5", "50000")
     assert fills == []
     assert order.status == "NEW"
-    # 0.5 * 50000 * (1 + 0.001 worst fee) is held until the order ends.
-    assert engine.spot.locked["USDT"] == D("25025")
-    assert engine.spot.free["USDT"] == D("74975")
+    # Exactly 0.5 * 50000 is held until the order ends (Binance reserves no fee).
+    assert engine.spot.locked["USDT"] == D("25000")
+    assert engine.spot.free["USDT"] == D("75000")
     engine.cancel_order("spot", "BTCUSDT", order.order_id, None, NOW)
     assert order.status == "CANCELED"
     assert engine.spot.locked["USDT"] == 0
@@ -79,7 +79,10 @@ def test_marketable_limit_fills_partially_against_depth_then_rests() -> None:
     assert order.status == "FILLED"
     assert sum(t.qty for t in engine.trades["spot:BTCUSDT"]) == D("0.25")
     assert engine.spot.locked["USDT"] == 0
-    assert engine.spot.free["BTC"] == D("1.25")
+    # The buyer's fees are paid in the BTC it receives.
+    fees = sum(t.commission for t in engine.trades["spot:BTCUSDT"])
+    assert {t.commission_asset for t in engine.trades["spot:BTCUSDT"]} == {"BTC"}
+    assert engine.spot.free["BTC"] == D("1.25") - fees
 
 
 def test_ioc_remainder_expires_and_fok_never_partially_fills() -> None:
@@ -100,8 +103,9 @@ def test_market_buy_fills_at_mark_plus_spread_with_taker_fee() -> None:
     order, fills = market(engine, "spot", "BUY", "0.1")
     assert order.status == "FILLED"
     assert fills[0].price == D("60006")  # 60000 * (1 + 0.0001)
-    assert fills[0].commission == D("6.0006")
-    assert engine.spot.free["USDT"] == D("100000") - D("6000.6") - D("6.0006")
+    assert (fills[0].commission, fills[0].commission_asset) == (D("0.0001"), "BTC")
+    assert engine.spot.free["USDT"] == D("100000") - D("6000.6")
+    assert engine.spot.free["BTC"] == D("1.1") - D("0.0001")
 
 
 def test_insufficient_balance_duplicate_and_filters_change_nothing() -> None:
@@ -120,7 +124,7 @@ def test_insufficient_balance_duplicate_and_filters_change_nothing() -> None:
     with pytest.raises(SimulatorRejectionError, match="NOTIONAL"):
         limit(engine, "spot", "BUY", "0.00001", "50000")
     assert len(engine.orders["spot"]) == 1
-    assert engine.spot.locked["USDT"] == D("5005")
+    assert engine.spot.locked["USDT"] == D("5000")
 
 
 def test_client_id_of_closed_order_can_be_reused() -> None:
@@ -208,7 +212,7 @@ def test_same_seed_and_requests_give_same_history(seed: int, steps: list[tuple[s
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**32), steps=st.integers(1, 40))
 def test_balances_are_conserved_minus_fees(seed: int, steps: int) -> None:
-    """Total USDT + BTC value moved by trades equals fees paid: nothing leaks."""
+    """USDT and BTC move by the trades minus the fees paid in each: nothing leaks."""
     engine = make_engine(seed=seed, volatility=D("0.003"), depth_per_tick_quote=D("2000"))
     for i in range(steps):
         side = "BUY" if i % 2 else "SELL"
@@ -220,11 +224,15 @@ def test_balances_are_conserved_minus_fees(seed: int, steps: int) -> None:
     usdt = engine.spot.free["USDT"] + engine.spot.locked["USDT"]
     btc = engine.spot.free["BTC"] + engine.spot.locked["BTC"]
     flow = sum((-t.quote_qty if t.side == "BUY" else t.quote_qty) for t in trades)
-    fees = sum(t.commission for t in trades)
-    assert usdt == D("100000") + flow - fees
-    assert btc == D("1") + sum((t.qty if t.side == "BUY" else -t.qty) for t in trades)
+    assert {t.commission_asset for t in trades if t.side == "BUY"} <= {"BTC"}
+    assert {t.commission_asset for t in trades if t.side == "SELL"} <= {"USDT"}
+    usdt_fees = sum(t.commission for t in trades if t.side == "SELL")
+    btc_fees = sum(t.commission for t in trades if t.side == "BUY")
+    assert usdt == D("100000") + flow - usdt_fees
+    bought = sum((t.qty if t.side == "BUY" else -t.qty) for t in trades)
+    assert btc == D("1") + bought - btc_fees
     held = sum(
-        o.remaining * o.lock_per_unit for o in engine.open_orders["spot:BTCUSDT"].values()
+        o.remaining * o.price for o in engine.open_orders["spot:BTCUSDT"].values()
         if o.side == "BUY"
     )
     assert engine.spot.locked["USDT"] == held

@@ -118,13 +118,18 @@ class SpotAccount:
         self, order: SimOrder, *, base: str, quote: str, qty: Decimal, price: Decimal,
         fee: Decimal,
     ) -> None:
-        """Settle a fill: consume the order's lock, pay or receive quote, pay the fee."""
+        """Settle a fill: consume the order's lock, pay or receive quote, pay the fee.
+
+        As on Binance, the fee comes out of what the fill brings in: the buyer pays it
+        in base, the seller in quote.
+        """
         held = qty * order.lock_per_unit
         self.locked[order.lock_asset] -= held
         if order.side == "BUY":
-            # The lock covered price*(1+max fee); what was not needed goes back to free.
-            self.free[quote] += held - qty * price - fee
-            self.free[base] = self.free.get(base, Decimal(0)) + qty
+            # The lock is the limit price; a fill at a better price (a marketable limit
+            # taking the touch) gives the difference back to free.
+            self.free[quote] += held - qty * price
+            self.free[base] = self.free.get(base, Decimal(0)) + qty - fee
         else:
             self.free[quote] = self.free.get(quote, Decimal(0)) + qty * price - fee
 

@@ -354,15 +354,17 @@ class Engine:
         return order.price >= mark if order.side == "BUY" else order.price <= mark
 
     def _reserve(self, market: Market, order: SimOrder, mark: Decimal) -> None:
-        """Lock funds for the whole order (spot) or hold initial margin (futures)."""
+        """Lock funds for the whole order (spot, as Binance) or hold initial margin (futures)."""
         reference = order.price if order.type != "MARKET" else self.taker_price(
             market, order.side, mark
         )
         if market.venue == "spot":
+            # Binance locks exactly price x remaining quote for a buy and the remaining
+            # base for a sell: the fee comes out of what the fill brings in (base for a
+            # buy, quote for a sell), so nothing is reserved for it.
             if order.side == "BUY":
-                worst_fee = max(self.config.spot_maker_fee, self.config.spot_taker_fee)
                 order.lock_asset = market.quote
-                order.lock_per_unit = reference * (1 + worst_fee)
+                order.lock_per_unit = reference
             else:
                 order.lock_asset = market.base
                 order.lock_per_unit = Decimal(1)
@@ -439,14 +441,21 @@ class Engine:
             rate = cfg.spot_maker_fee if maker else cfg.spot_taker_fee
         else:
             rate = cfg.futures_maker_fee if maker else cfg.futures_taker_fee
-        fee = q8(qty * price * rate)
         realized = Decimal(0)
         if market.venue == "spot":
+            # Binance's spot commission is paid in the asset the fill brings in: the
+            # buyer's in base, the seller's in quote (no BNB discount simulated).
+            if order.side == "BUY":
+                fee, fee_asset = q8(qty * rate), market.base
+            else:
+                fee, fee_asset = q8(qty * price * rate), market.quote
             self.spot.apply_fill(
                 order, base=market.base, quote=market.quote, qty=qty, price=price, fee=fee
             )
             self.spot.update_ms = now_ms
         else:
+            # USD-M pays every fee from the margin asset.
+            fee, fee_asset = q8(qty * price * rate), market.quote
             realized = self.futures.apply_fill(order, qty, price, fee, now_ms)
         order.executed_qty += qty
         order.cum_quote += qty * price
@@ -464,7 +473,7 @@ class Engine:
             qty=qty,
             quote_qty=qty * price,
             commission=fee,
-            commission_asset=market.quote,
+            commission_asset=fee_asset,
             time_ms=now_ms,
             is_maker=maker,
             realized_pnl=realized,
