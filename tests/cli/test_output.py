@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 import tradeguard
+from tradeguard.app.service import LocalService
 from tradeguard.config import Config, StorageSettings
 from tradeguard.domain.enums import FlagSeverity
 from tradeguard.domain.events import FlagRaised
 from tradeguard.domain.ids import FlagId
-from tradeguard.service import LocalService
 from tradeguard.storage.url import store_url_for_dir
 
 TRADEGUARD = [sys.executable, "-m", "tradeguard"]
@@ -186,3 +186,14 @@ def test_order_count_explanations() -> None:
     assert "The 1 more on the exchange" in explain_order_counts(56, 57, duplicates=0)
     assert "None was sent twice" in explain_order_counts(56, 57, duplicates=0)
     assert "missing on the exchange" in explain_order_counts(57, 56, duplicates=0)
+
+
+def test_journal_table_keeps_client_order_ids_whole_at_80_columns(demo_store: Path) -> None:
+    records = journal_json(demo_store, "--type", "order_intended", "--tail", "3")["records"]
+    ids = [r["data"]["client_order_id"] for r in records]
+    assert ids
+    text = tg("journal", "--data-dir", str(demo_store), "--type", "order_intended",
+              "--tail", "3", columns=80).stdout
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for client_id in ids:
+        assert f"client_order_id={client_id}" in text, text

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from tradeguard.errors import CorruptRecordError, UnsupportedVersionError
 from tradeguard.recovery.manager import recover
@@ -131,10 +132,14 @@ def journal_table(last_seq: int, rows: list[dict[str, Any]], query: JournalQuery
                   pad_edge=False)
     table.add_column("seq", no_wrap=True, justify="right")
     table.add_column("time (UTC)", no_wrap=True)
-    table.add_column("type", no_wrap=True)
-    table.add_column("data", overflow="fold")
+    table.add_column("record", overflow="fold")
     for row in rows:
-        data = ", ".join(f"{k}={v}" for k, v in row["data"].items())
-        shown_ts = row["ts"].replace("T", " ").removesuffix("+00:00")
-        table.add_row(str(row["seq"]), shown_ts, row["type"], data)
+        # One field a line under the type: at 80 columns a client order id then fits on
+        # its line whole, so it can be copied into the next command.
+        fields = "\n".join(f"  {k}={v}" for k, v in row["data"].items())
+        date, _, clock = row["ts"].removesuffix("+00:00").partition("T")
+        record = Text(row["type"], style="bold")
+        if fields:
+            record.append("\n" + fields)
+        table.add_row(str(row["seq"]), f"{date}\n{clock}", record)
     return table
