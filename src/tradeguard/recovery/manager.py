@@ -108,7 +108,10 @@ def _check_run_marker(ctx: RecoveryContext) -> str:
     if ctx.previous_run is None:
         return "first run"
     if ctx.unclean_shutdown:
-        _log.warning(
+        # A read-only look (status, verify) reports it in its output; only a recovery
+        # that acts on it says so in the log, once.
+        log = _log.warning if ctx.write else _log.debug
+        log(
             "unclean shutdown detected",
             run_id=ctx.previous_run.run_id,
             pid=ctx.previous_run.pid,
