@@ -25,6 +25,8 @@ from tradeguard.domain.ids import Asset, ClientOrderId, ExchangeOrderId, FlagId,
 __all__ = [
     "EVENT_TYPES",
     "AccountBound",
+    "AlertFailed",
+    "AlertSent",
     "AnyEvent",
     "BalanceUpdated",
     "CancelRequested",
@@ -329,6 +331,39 @@ class AccountBound(Event, frozen=True, kw_only=True, tag="account_bound"):
     note: str = ""
 
 
+# --- alerts --------------------------------------------------------------------------
+
+
+class AlertSent(Event, frozen=True, kw_only=True, tag="alert_sent"):
+    """An alert was delivered to every configured channel (``channels`` of them).
+
+    Journaled so that after a crash an alert already sent is not sent again;
+    ``alert_ts_ns`` is the alert's own time (with ``key`` it names the alert). It does
+    not change trading state. ``title`` never carries a credential.
+    """
+
+    schema_version: ClassVar[int] = 1
+    key: str
+    severity: str
+    title: str
+    alert_ts_ns: int
+    channels: int
+
+
+class AlertFailed(Event, frozen=True, kw_only=True, tag="alert_failed"):
+    """Delivery of an alert failed on at least one channel after its retries.
+
+    ``error`` names the failed channels with credentials masked. No trading effect.
+    """
+
+    schema_version: ClassVar[int] = 1
+    key: str
+    severity: str
+    title: str
+    alert_ts_ns: int
+    error: str
+
+
 AnyEvent = (
     SessionStarted
     | SessionStopped
@@ -352,6 +387,8 @@ AnyEvent = (
     | FlagResolved
     | ReconciliationReported
     | AccountBound
+    | AlertSent
+    | AlertFailed
 )
 """Union of every concrete event (a tagged union msgspec can decode directly)."""
 
@@ -378,6 +415,8 @@ _CONCRETE: tuple[type[Event], ...] = (
     FlagResolved,
     ReconciliationReported,
     AccountBound,
+    AlertSent,
+    AlertFailed,
 )
 
 

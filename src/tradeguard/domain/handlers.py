@@ -16,6 +16,8 @@ from tradeguard.domain.balances import make_balance, spot_fill_moves
 from tradeguard.domain.enums import MarketKind
 from tradeguard.domain.events import (
     AccountBound,
+    AlertFailed,
+    AlertSent,
     BalanceUpdated,
     CancelRequested,
     Event,
@@ -271,6 +273,11 @@ def _account_bound(state: SessionState, e: AccountBound) -> None:
     state.account = (e.exchange_id, e.account)
 
 
+def _alert_delivered(state: SessionState, e: AlertSent | AlertFailed) -> None:
+    # A record of a notification (read back to avoid sending it twice); no trading effect.
+    del state, e
+
+
 HANDLERS: dict[type[Event], Callable[[SessionState, Any], None]] = {
     SessionStarted: _session_started,
     SessionStopped: _session_stopped,
@@ -294,5 +301,7 @@ HANDLERS: dict[type[Event], Callable[[SessionState, Any], None]] = {
     FlagResolved: _flag_resolved,
     ReconciliationReported: _reconciliation_reported,
     AccountBound: _account_bound,
+    AlertSent: _alert_delivered,
+    AlertFailed: _alert_delivered,
 }
 """Event class -> handler."""
