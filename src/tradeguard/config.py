@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 
 import msgspec
 
+from tradeguard.alerts.config import AlertsConfig, check_alert_urls
 from tradeguard.domain.ids import CLIENT_ORDER_ID_MAX_LEN
 from tradeguard.errors import ConfigError
 from tradeguard.exchange.config import ExchangeConfig
@@ -24,6 +25,7 @@ from tradeguard.storage.url import absolute_path, sqlite_data_dir, sqlite_files
 __all__ = [
     "DEFAULT_CONFIG_FILE",
     "DEFAULT_DATA_DIR",
+    "AlertsConfig",
     "Config",
     "ExchangeConfig",
     "LogSettings",
@@ -192,6 +194,7 @@ class Config(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     strategy: StrategySettings = msgspec.field(default_factory=StrategySettings)
     session: SessionSettings = msgspec.field(default_factory=SessionSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
+    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
 
     @property
     def backup_dir(self) -> Path:
@@ -253,10 +256,11 @@ def parse_config(text: str, *, source: str = "<config>") -> Config:
         raise ConfigError(_describe_validation_error(str(exc), text, source)) from exc
     except (ValueError, TypeError, ArithmeticError) as exc:  # a __post_init__ on odd input
         raise ConfigError(f"{source}: {exc}") from exc
-    problem = check_values(config)
+    problem = check_values(config) or check_alert_urls(config.alerts)
     if problem is not None:
         key, reason = problem
-        raise ConfigError(f"{source}{_line_suffix(text, key)}: key '{key}': {reason}")
+        line = _line_suffix(text, re.sub(r"\[\d+\]$", "", key))  # a list item: its key's line
+        raise ConfigError(f"{source}{line}: key '{key}': {reason}")
     return config
 
 
@@ -278,6 +282,10 @@ VALUE_RANGES: dict[str, tuple[float, float, bool]] = {
     "exchange.page_limit": (1, 100_000, True),
     "log.max_file_bytes": (1024, 10**13, True),
     "log.files_to_keep": (1, 10_000, True),
+    "alerts.max_per_hour": (1, 1_000_000, True),
+    "alerts.retry_attempts": (0, 100, True),
+    "alerts.retry_backoff_seconds": (0, 3600, True),
+    "alerts.timeout_seconds": (0, 3600, False),
 }
 """Allowed range of each known numeric key; other ``*_seconds`` keys get 0..a year."""
 
