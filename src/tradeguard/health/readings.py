@@ -146,6 +146,8 @@ class BackupVerifier:
 
 
 def _verify_backup(path: Path, session_id: str) -> tuple[bool, str]:
+    import sqlite3
+
     from tradeguard.storage.sqlite import sessions_in
     from tradeguard.storage.url import open_store
 
@@ -155,7 +157,8 @@ def _verify_backup(path: Path, session_id: str) -> tuple[bool, str]:
         with open_store(path, session_id=session, readonly=True) as backup:
             problems = backup.integrity_problems()
             backup.last_seq()
-    except (TradeguardError, OSError) as exc:
+    except (TradeguardError, OSError, sqlite3.Error) as exc:
+        # sqlite3.Error: opening a damaged file can fail below the store's translation.
         return False, f"{path.name}: {exc}"
     if problems:
         return False, f"{path.name}: {problems[0]}"
