@@ -12,11 +12,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 
 from tradeguard.errors import ConfigError
+from tradeguard.logs import register_secret
 
 __all__ = [
     "AlertTarget",
@@ -25,6 +26,7 @@ __all__ = [
     "check_alert_urls",
     "is_valid_apprise_url",
     "mask_url",
+    "register_url_secret",
     "resolve_targets",
 ]
 
@@ -104,6 +106,24 @@ def _secret_label(name: str, url: str) -> str:
     return f"${name} ({scheme}://***)"
 
 
+def register_url_secret(url: str) -> None:
+    """Mask a secret URL, and its credential parts, in every log line from now on
+    (apprise logs the URLs it loads, query values included, at debug level)."""
+    register_secret(url)
+    try:
+        parts = urlsplit(url)
+        pieces = [parts.username, parts.password]
+        host = parts.hostname or ""
+    except ValueError:
+        return
+    if "." not in host and len(host) >= 8:  # a token in the host place (tgram://)
+        pieces.append(host)
+    pieces += [seg for seg in parts.path.split("/") if len(seg) >= 8]
+    pieces += [value for _, value in parse_qsl(parts.query) if len(value) >= 6]
+    for piece in pieces:
+        register_secret(piece)
+
+
 def check_alert_urls(config: AlertsConfig) -> tuple[str, str] | None:
     """The first invalid entry of ``alerts.urls`` as (key with index, reason), or None."""
     for index, url in enumerate(config.urls):
@@ -137,6 +157,7 @@ def resolve_targets(config: AlertsConfig, environ: Mapping[str, str]) -> list[Al
         value = environ.get(name, "").strip()
         if not value:
             raise ConfigError(f"key '{key}': environment variable {name} is not set")
+        register_url_secret(value)  # before apprise parses (and logs) it
         if not is_valid_apprise_url(value):
             raise ConfigError(
                 f"key '{key}': environment variable {name} does not hold a valid apprise URL"

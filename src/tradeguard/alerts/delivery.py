@@ -20,14 +20,20 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlsplit
 
-from tradeguard.alerts.config import AlertsConfig, AlertTarget, resolve_targets
+from tradeguard.alerts.config import (
+    AlertsConfig,
+    AlertTarget,
+    register_url_secret,
+    resolve_targets,
+)
 from tradeguard.alerts.policy import Alert, AlertPolicy, Decision
-from tradeguard.logs import get_logger, register_secret
+from tradeguard.errors import TradeguardError
+from tradeguard.logs import get_logger
 
 __all__ = [
     "AlertDispatcher",
+    "AlertSendError",
     "AlertStats",
     "AlreadySent",
     "ResultHook",
@@ -35,6 +41,7 @@ __all__ = [
     "TargetResult",
     "apprise_sender",
     "deliver",
+    "register_target_secrets",
 ]
 
 _log = get_logger("tradeguard.alerts")
@@ -46,12 +53,13 @@ AlreadySent = Callable[[str, int], bool]
 """``already_sent(key, ts_ns)``: True when the journal shows this alert was sent."""
 
 Sender = Callable[[AlertTarget, Alert, float], Awaitable[None]]
-"""Sends one alert to one target within a timeout; raises ``AlertSendError``."""
+"""Sends one alert to one target within a timeout; raises ``AlertSendError`` (whose
+message must not contain the URL) when the channel did not take it."""
 
 _DEFAULT_QUEUE: Final = 256
 
 
-class AlertSendError(Exception):
+class AlertSendError(TradeguardError):
     """One attempt to deliver to one target failed; the message is already masked."""
 
 
@@ -87,7 +95,7 @@ async def apprise_sender(target: AlertTarget, alert: Alert, timeout_seconds: flo
     if client is None:
         client = apprise.Apprise()
         if not client.add(target.url):
-            raise AlertSendError(f"{target.label}: not a valid apprise URL")
+            raise AlertSendError("not a valid apprise URL")
         _APPRISE_CACHE[target.url] = client
     notify_type = {
         "info": apprise.NotifyType.INFO,
@@ -103,10 +111,10 @@ async def apprise_sender(target: AlertTarget, alert: Alert, timeout_seconds: flo
             timeout=timeout_seconds,
         )
     except Exception as exc:  # apprise or a plugin; its text may hold the URL
-        raise AlertSendError(f"{target.label}: {type(exc).__name__}") from exc
+        raise AlertSendError(f"apprise raised {type(exc).__name__}") from exc
     if not result:
         status = getattr(getattr(result, "status", None), "name", "FAILURE")
-        raise AlertSendError(f"{target.label}: delivery failed ({status.lower()})")
+        raise AlertSendError(f"delivery failed ({status.lower()})")
 
 
 async def deliver(
@@ -132,7 +140,7 @@ async def deliver(
             except AlertSendError as exc:
                 error = str(exc)
             except Exception as exc:  # noqa: BLE001 - a custom sender's bug must not stop the worker
-                error = f"{target.label}: {type(exc).__name__}"
+                error = f"sender raised {type(exc).__name__}"
             else:
                 error = ""
                 break
@@ -147,21 +155,8 @@ async def deliver(
 def register_target_secrets(targets: Sequence[AlertTarget]) -> None:
     """Mask secret URLs, and their credential parts, in every log line from now on."""
     for target in targets:
-        if not target.secret:
-            continue
-        register_secret(target.url)
-        try:
-            parts = urlsplit(target.url)
-            pieces = [parts.username, parts.password]
-            host = parts.hostname or ""
-        except ValueError:
-            continue
-        if "." not in host and len(host) >= 8:  # a token in the host place (tgram://)
-            pieces.append(host)
-        pieces += [seg for seg in parts.path.split("/") if len(seg) >= 8]
-        pieces += [value for _, value in parse_qsl(parts.query) if len(value) >= 6]
-        for piece in pieces:
-            register_secret(piece)
+        if target.secret:
+            register_url_secret(target.url)
 
 
 class AlertDispatcher:
@@ -250,6 +245,11 @@ class AlertDispatcher:
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._run(), name="tradeguard-alerts")
 
+    @property
+    def queued(self) -> int:
+        """Alerts waiting for the worker."""
+        return self._queue.qsize()
+
     async def drain(self) -> None:
         """Wait until every queued alert has been delivered or has failed."""
         await self._queue.join()
@@ -293,7 +293,7 @@ class AlertDispatcher:
             timeout_seconds=self._timeout,
             sender=self._sender,
         )
-        failures = [r.error for r in results if not r.ok]
+        failures = [f"{r.target}: {r.error}" for r in results if not r.ok]
         ok = not failures
         error = "; ".join(failures)
         if ok:
