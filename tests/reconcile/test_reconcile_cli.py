@@ -57,8 +57,10 @@ def test_reconcile_command(sim: SimulatorThread, tmp_path: Path) -> None:
     assert code == 0
     assert dry["dry_run"] is True
     assert dry["events_journaled"] == 0
-    # The external order's lock changes the USDT split, not its total: no balance mismatch.
-    assert [d["kind"] for d in dry["discrepancies"]] == ["external_order"]
+    # The external order's lock changes the USDT split, not its total: a balance
+    # mismatch corrected and logged, not flagged (only the order is).
+    assert [d["kind"] for d in dry["discrepancies"]] == ["external_order", "balance_mismatch"]
+    assert dry["discrepancies"][1]["action"] == "corrected"
     code, real = _reconcile(sim, data)
     assert code == 0
     assert real["discrepancies"] == [

@@ -1,7 +1,8 @@
 """Balance and position rules of the diff (pure): correct what is explained, flag the rest.
 
-Balances: the exchange is the truth, so a difference beyond ``balance_tolerance`` is
-always corrected (``BalanceUpdated``) and logged; when the total moved by more than
+Balances: the exchange is the truth, so a difference beyond ``balance_tolerance`` (of
+free or of locked, even when the totals agree) is always corrected (``BalanceUpdated``)
+and logged as a ``BalanceMismatch``; when the total moved by more than
 ``large_balance_change_ratio`` of its previous value beyond what this run's fills
 explain (a large deposit or withdrawal), it is also flagged.
 
@@ -91,17 +92,12 @@ def check_balances(
         else:
             if abs(local.free - free) <= tolerance and abs(local.used - used) <= tolerance:
                 continue
-            if abs(local.total - total) <= tolerance:
-                # Same money, split differently between free and locked (an exchange
-                # may reserve more than price x amount, e.g. for fees): adopt its split,
-                # no discrepancy.
-                events.append(
-                    BalanceUpdated(
-                        ts_ns=ts_ns, asset=key, free=free, used=used,
-                        cause="exchange's split of free and locked (totals agree)",
-                    )
-                )
-                continue
+            # A different split with equal totals is still a discrepancy: the session
+            # locks what Binance locks (price x remaining quote for a buy, the base for
+            # a sell), so on a healthy session free and locked agree too. A split that
+            # differs means funds locked by something we do not track (an external
+            # order) or released without our knowing; its total change is ~0, so it is
+            # corrected and logged, never flagged.
             previous = local.total
             change = total - local.total - explained.get(key, _ZERO)
         large = previous is not None and abs(change) > tolerance and (
@@ -128,7 +124,7 @@ def check_balances(
                 asset=key,
                 free=free,
                 used=used,
-                cause="exchange balance" if local is not None else "first seen on the exchange",
+                cause=_balance_cause(previous, total, tolerance),
             )
         )
         found.append(
@@ -139,6 +135,14 @@ def check_balances(
             )
         )
     return events
+
+
+def _balance_cause(previous: Decimal | None, total: Decimal, tolerance: Decimal) -> str:
+    if previous is None:
+        return "first seen on the exchange"
+    if abs(total - previous) <= tolerance:
+        return "exchange's split of free and locked (totals agree)"
+    return "exchange balance"
 
 
 def check_positions(
