@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tradeguard.cli import (  # noqa: F401 - registers commands
+    alert_cmd,
     chaos_cmd,
     reconcile_cmd,
     run_cmd,
