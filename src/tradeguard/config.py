@@ -20,6 +20,7 @@ from tradeguard.alerts.config import AlertsConfig, check_alert_urls
 from tradeguard.domain.ids import CLIENT_ORDER_ID_MAX_LEN
 from tradeguard.errors import ConfigError
 from tradeguard.exchange.config import ExchangeConfig
+from tradeguard.health.checks import HealthConfig
 from tradeguard.storage.url import absolute_path, sqlite_data_dir, sqlite_files
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "AlertsConfig",
     "Config",
     "ExchangeConfig",
+    "HealthConfig",
     "LogSettings",
     "ReconcileSettings",
     "SessionSettings",
@@ -194,6 +196,7 @@ class Config(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     strategy: StrategySettings = msgspec.field(default_factory=StrategySettings)
     session: SessionSettings = msgspec.field(default_factory=SessionSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
+    health: HealthConfig = msgspec.field(default_factory=HealthConfig)
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
 
     @property
@@ -286,6 +289,21 @@ VALUE_RANGES: dict[str, tuple[float, float, bool]] = {
     "alerts.retry_attempts": (0, 100, True),
     "alerts.retry_backoff_seconds": (0, 3600, True),
     "alerts.timeout_seconds": (0, 3600, False),
+    "health.interval_seconds": (0, 86_400, False),
+    "health.rss_warn_bytes": (1, 2**63 - 1, True),
+    "health.rss_critical_bytes": (1, 2**63 - 1, True),
+    "health.cpu_warn_percent": (0, 100_000, False),
+    "health.cpu_critical_percent": (0, 100_000, False),
+    "health.disk_free_warn_bytes": (0, 2**63 - 1, True),
+    "health.disk_free_critical_bytes": (0, 2**63 - 1, True),
+    "health.disk_free_warn_percent": (0, 100, True),
+    "health.disk_free_critical_percent": (0, 100, True),
+    "health.fd_warn_ratio": (0, 1, False),
+    "health.fd_critical_ratio": (0, 1, False),
+    "health.threads_warn_count": (1, 10**7, True),
+    "health.threads_critical_count": (1, 10**7, True),
+    "health.clock_skew_warn_ms": (0, 86_400_000, False),
+    "health.clock_skew_critical_ms": (0, 86_400_000, False),
 }
 """Allowed range of each known numeric key; other ``*_seconds`` keys get 0..a year."""
 

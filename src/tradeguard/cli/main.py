@@ -5,6 +5,7 @@ from __future__ import annotations
 from tradeguard.cli import (  # noqa: F401 - registers commands
     alert_cmd,
     chaos_cmd,
+    health_cmd,
     reconcile_cmd,
     run_cmd,
     sim_cmd,

@@ -13,6 +13,7 @@ and thresholds are plain numbers (or a bool for yes/no facts), so JSON stays num
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Final, Literal
 
@@ -50,7 +51,8 @@ class HealthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     """Thresholds of the health checks (the ``[health]`` table); units in the names.
 
     ``*_warn_*`` must not be worse than the matching ``*_critical_*``. Ratios are
-    fractions (0.8 = 80 %), percentages are 0-100.
+    fractions (0.8 = 80 %), percentages are 0-100. ``journal_append_latency_*`` is held
+    against the p99 of the appends in the service's window.
     """
 
     interval_seconds: float = 30.0
@@ -66,8 +68,8 @@ class HealthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     fd_critical_ratio: float = 0.95
     threads_warn_count: int = 200
     threads_critical_count: int = 1000
-    journal_append_p99_warn_seconds: float = 0.05
-    journal_append_p99_critical_seconds: float = 0.5
+    journal_append_latency_warn_seconds: float = 0.05
+    journal_append_latency_critical_seconds: float = 0.5
     snapshot_age_warn_seconds: float = 900.0
     snapshot_age_critical_seconds: float = 3600.0
     backup_age_warn_seconds: float = 7200.0
@@ -84,6 +86,10 @@ class HealthConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     unknown_age_critical_seconds: float = 300.0
 
     def __post_init__(self) -> None:
+        for field in msgspec.structs.fields(self):  # NaN/inf first: no order holds for them
+            value = getattr(self, field.name)
+            if not math.isfinite(value):
+                raise ValueError(f"health.{field.name} must be a finite number, got {value}")
         # "high is bad" pairs: warn <= critical; "low is bad" (disk free): warn >= critical.
         for stem, unit in _HIGH_IS_BAD:
             warn, critical = getattr(self, f"{stem}_warn_{unit}"), getattr(
@@ -110,7 +116,7 @@ _HIGH_IS_BAD: Final = (
     ("cpu", "percent"),
     ("fd", "ratio"),
     ("threads", "count"),
-    ("journal_append_p99", "seconds"),
+    ("journal_append_latency", "seconds"),
     ("snapshot_age", "seconds"),
     ("backup_age", "seconds"),
     ("exchange_rtt", "seconds"),
@@ -267,8 +273,8 @@ def _journal_latency(r: Readings, c: HealthConfig, now: int) -> Check:
     name = "journal_append_p99_seconds"
     if r.journal_append_p99_seconds is None:
         return _not_checked(name, "warn", r, name)
-    return _high_is_bad(name, r.journal_append_p99_seconds, c.journal_append_p99_warn_seconds,
-                        c.journal_append_p99_critical_seconds, "append p99 s")
+    return _high_is_bad(name, r.journal_append_p99_seconds, c.journal_append_latency_warn_seconds,
+                        c.journal_append_latency_critical_seconds, "append p99 s")
 
 
 def _snapshot_age(r: Readings, c: HealthConfig, now: int) -> Check:
