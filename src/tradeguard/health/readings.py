@@ -224,8 +224,8 @@ def _last_reconciliation(store: Store, unread: dict[str, str]) -> dict[str, Any]
     from tradeguard.storage.codec import decode_event
 
     try:
-        upper = store.last_seq()
-        while upper > 0 and store.last_seq() - upper < _RECONCILE_SCAN_MAX:
+        last = upper = store.last_seq()
+        while upper > 0 and last - upper < _RECONCILE_SCAN_MAX:
             lower = max(0, upper - _RECONCILE_SCAN_PAGE)
             page = [
                 r for r in store.read(after_seq=lower, limit=upper - lower)
@@ -246,7 +246,9 @@ def _last_reconciliation(store: Store, unread: dict[str, str]) -> dict[str, Any]
     except (TradeguardError, ValueError) as exc:
         unread["last_reconcile_ns"] = f"journal: {exc}"
         return {}
-    unread["last_reconcile_ns"] = "no reconciliation report in the journal"
+    unread["last_reconcile_ns"] = (
+        f"no reconciliation report in the last {_RECONCILE_SCAN_MAX:,} journal records"
+    )
     return {}
 
 
