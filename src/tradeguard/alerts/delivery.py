@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -85,6 +87,15 @@ class AlertStats:
 
 
 _APPRISE_CACHE: dict[str, Any] = {}
+_EXECUTOR: list[ThreadPoolExecutor] = []
+
+
+def _executor() -> ThreadPoolExecutor:
+    # Alerts' own threads, not the loop's default executor: a receiver that hangs until
+    # its timeout then never delays the session's to_thread work or the loop's shutdown.
+    if not _EXECUTOR:
+        _EXECUTOR.append(ThreadPoolExecutor(max_workers=2, thread_name_prefix="tg-alerts"))
+    return _EXECUTOR[0]
 
 
 async def apprise_sender(target: AlertTarget, alert: Alert, timeout_seconds: float) -> None:
@@ -102,14 +113,15 @@ async def apprise_sender(target: AlertTarget, alert: Alert, timeout_seconds: flo
         "warning": apprise.NotifyType.WARNING,
         "critical": apprise.NotifyType.FAILURE,
     }[alert.severity]
+    call = functools.partial(
+        client.notify,
+        body=alert.body,
+        title=alert.title,
+        notify_type=notify_type,
+        timeout=timeout_seconds,
+    )
     try:
-        result = await asyncio.to_thread(
-            client.notify,
-            body=alert.body,
-            title=alert.title,
-            notify_type=notify_type,
-            timeout=timeout_seconds,
-        )
+        result = await asyncio.get_running_loop().run_in_executor(_executor(), call)
     except Exception as exc:  # apprise or a plugin; its text may hold the URL
         raise AlertSendError(f"apprise raised {type(exc).__name__}") from exc
     if not result:
