@@ -38,6 +38,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_session import gateway_for, setup_logging, simulator_process, store_config
+from tradeguard.app.service import LocalService
 from tradeguard.domain.enums import MarketKind, OrderStatus, OrderType, Side
 from tradeguard.domain.events import (
     AnyEvent,
@@ -67,7 +68,6 @@ from tradeguard.reconcile import (
     fetch_snapshot,
     reconcile_once,
 )
-from tradeguard.service import LocalService
 
 TARGET_DIFF_MS = 50.0
 TS0 = 1_700_000_000_000_000_000

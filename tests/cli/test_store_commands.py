@@ -16,10 +16,10 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "recovery"))
 
 from sessions import cli, write_session
 
+from tradeguard.app.journal_demo import DemoFlow
+from tradeguard.app.service import LocalService
 from tradeguard.config import Config, StorageSettings
-from tradeguard.demo import DemoFlow
 from tradeguard.recovery.manager import recover
-from tradeguard.service import LocalService
 from tradeguard.storage import open_store
 
 

@@ -16,9 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rechelpers import Admin
 
 from simfixtures import sim, sim_config
+from tradeguard.app.service import LocalService
 from tradeguard.config import Config, StorageSettings
 from tradeguard.exchange.ccxt_gateway import CcxtGateway
-from tradeguard.service import LocalService
 from tradeguard.sim import SimulatorThread
 
 __all__ = ["admin", "gateway", "service", "sim", "sim_config"]

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiohttp
 
+from tradeguard.app.service import LocalService
 from tradeguard.domain import (
     InstrumentRegistered,
     MarketKind,
@@ -19,7 +20,6 @@ from tradeguard.domain import (
 )
 from tradeguard.domain.ids import Asset, ClientOrderId, Symbol
 from tradeguard.exchange.ccxt_gateway import CcxtGateway
-from tradeguard.service import LocalService
 
 __all__ = ["PERP", "SPOT", "Admin", "place_journaled", "register"]
 

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from rechelpers import PERP, SPOT, Admin, place_journaled, register
 
+from tradeguard.app.service import LocalService
 from tradeguard.domain import (
     FlagSeverity,
     OrderAcknowledged,
@@ -26,7 +27,6 @@ from tradeguard.domain.ids import ClientOrderId, ExchangeOrderId, Symbol
 from tradeguard.exchange.ccxt_gateway import CcxtGateway
 from tradeguard.exchange.reports import PageCursor
 from tradeguard.reconcile import ReconcilePolicy, encode_cursor, reconcile_once
-from tradeguard.service import LocalService
 
 D = Decimal
 POLICY = ReconcilePolicy()

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from rechelpers import SPOT, Admin, place_journaled, register
 
+from tradeguard.app.service import LocalService
 from tradeguard.domain import OrderStatus, Side
 from tradeguard.exchange.ccxt_gateway import CcxtGateway
 from tradeguard.reconcile import (
@@ -25,7 +26,6 @@ from tradeguard.reconcile import (
     VanishedOrder,
     reconcile_once,
 )
-from tradeguard.service import LocalService
 from tradeguard.sim import SimulatorThread
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "exchange"))

@@ -10,11 +10,11 @@ from typing import Any
 
 from typer.testing import CliRunner
 
+from tradeguard.app.journal_demo import DemoFlow
+from tradeguard.app.service import LocalService
 from tradeguard.cli.main import app
 from tradeguard.config import Config, StorageSettings
-from tradeguard.demo import DemoFlow
 from tradeguard.domain.state import SessionState
-from tradeguard.service import LocalService
 
 
 def config_for(data_dir: Path, **storage: Any) -> Config:

@@ -38,8 +38,8 @@ _KILLED_WRITER = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, sys.argv[2])
     from sessions import config_for
-    from tradeguard.demo import DemoFlow
-    from tradeguard.service import LocalService
+    from tradeguard.app.journal_demo import DemoFlow
+    from tradeguard.app.service import LocalService
 
     async def main() -> None:
         config = config_for(Path(sys.argv[1]))

@@ -10,11 +10,11 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 import tradeguard.cli.trade_cmd as trade_cmd
+from tradeguard.app.service import LocalService
 from tradeguard.cli.app import app
 from tradeguard.config import Config, StorageSettings
 from tradeguard.domain import FlagRaised, FlagSeverity
 from tradeguard.domain.ids import FlagId, Symbol
-from tradeguard.service import LocalService
 from tradeguard.session import SessionSettings
 
 

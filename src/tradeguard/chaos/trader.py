@@ -1,8 +1,9 @@
 """The trader the chaos harness kills: the demo session, with a checkpoint and ack reports.
 
 Run as ``python -m tradeguard.chaos.trader --data-dir DIR --exchange-url URL``. It is
-``run_trading`` (what ``tradeguard run`` calls) with the sample grid, plus three things
-the harness needs, all in the strategy so the session code path stays the real one:
+the service runtime (``tradeguard.app.runtime.Runtime``, what ``tradeguard run`` runs)
+with the sample grid, plus three things the harness needs, all in the strategy so the
+session code path stays the real one:
 
 - after the session's own startup recovery, ``on_start`` lets UNKNOWN resolution
   finish, reconciles once more, prints ``CHECKPOINT <json>`` (a :class:`Checkpoint`) and
@@ -160,7 +161,7 @@ class SendFirstSender(OrderSender):
         """Send, then journal intent and outcome together (the bug under test)."""
         self._check_not_blocked(symbol)
         instrument = self.service.state.instruments[Symbol(symbol)]
-        cid = make_client_order_id(self.prefix, self.service.journal.next_seq)
+        cid = make_client_order_id(self.prefix, self.service.next_seq)
         intent = OrderIntended(
             ts_ns=time.time_ns(),
             client_order_id=cid,
@@ -195,7 +196,7 @@ class SendFirstSender(OrderSender):
 
 
 async def _trade(data_dir: Path, exchange_url: str, prefix: str) -> None:
-    from tradeguard.cli.trade_cmd import run_trading
+    from tradeguard.app.runtime import Runtime
     from tradeguard.config import Config, ReconcileSettings, StorageSettings, StrategySettings
     from tradeguard.storage.url import store_url_for_dir
 
@@ -208,14 +209,15 @@ async def _trade(data_dir: Path, exchange_url: str, prefix: str) -> None:
         reconcile=ReconcileSettings(interval_seconds=1.0),
         strategy=StrategySettings(class_="tradeguard.chaos.trader:ChaosGrid"),
     )
-    await run_trading(
+    async with Runtime(
         config,
         config.storage.url,
         exchange_url=exchange_url,
-        show=False,
         settings=chaos_settings(prefix),
         backup_dir=data_dir / "backups",
-    )
+    ) as runtime:
+        await runtime.wait()
+    runtime.raise_for_failure()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,11 +23,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from tradeguard.app.service import ensure_not_running
 from tradeguard.config import DEFAULT_DATA_DIR, Config, load_config
 from tradeguard.errors import ConfigError, StoreNotFoundError, TradeguardError
 from tradeguard.logs import configure_logging
 from tradeguard.recovery.manager import recover
-from tradeguard.service import ensure_not_running
 from tradeguard.storage import open_store
 from tradeguard.storage.base import Store
 from tradeguard.storage.url import (

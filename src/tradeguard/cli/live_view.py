@@ -18,12 +18,13 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from tradeguard.app.service import LocalService
+from tradeguard.app.status import FlagLine, StatusReport, last_trading_run
 from tradeguard.cli.common import format_decimal
 from tradeguard.domain.flags import Flag
 from tradeguard.domain.orders import Order
 from tradeguard.session import Session
 from tradeguard.session.exchange_status import ExchangeHealth
-from tradeguard.status import FlagLine, StatusReport, last_trading_run
 
 __all__ = [
     "MAX_ORDER_ROWS",
@@ -97,7 +98,11 @@ def session_view(session: Session, started: float) -> Group:
                  box=box.SIMPLE, pad_edge=False)
     head.add_column("what", style="bold", no_wrap=True)
     head.add_column("value", overflow="fold")
-    head.add_row("journal seq", f"{session.service.journal.stats().committed_seq:,}")
+    service = session.service
+    # Durable seq from the app's service; any other journal port shows the applied seq.
+    seq = (service.journal.stats().committed_seq if isinstance(service, LocalService)
+           else state.last_seq)
+    head.add_row("journal seq", f"{seq:,}")
     head.add_row("running", f"{time.monotonic() - started:.0f} s, {session.ticks} ticks")
     head.add_row("exchange", describe_exchange(session.exchange_status.health()))
     rec = session.last_reconcile
@@ -211,7 +216,10 @@ def previous_shutdown(session: Session) -> str:
     rep = session.startup
     if rep is not None and rep.unclean_shutdown:
         return "[red]UNCLEAN[/] previous shutdown"
-    runs = [r for r in session.service.store.runs() if r.run_id != session.service.run_id]
+    service = session.service
+    if not isinstance(service, LocalService):
+        return "previous run unknown (no store to ask)"
+    runs = [r for r in service.store.runs() if r.run_id != service.run_id]
     last = last_trading_run(runs)
     if last is None:
         return "no previous run"

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from tradeguard.app.service import LocalService, ensure_store_not_running
 from tradeguard.cli.app import app
 from tradeguard.cli.common import (
     ConfigOpt,
@@ -35,7 +36,6 @@ from tradeguard.reconcile.policy import ReconcilePolicy
 from tradeguard.reconcile.report import ReconcileReport
 from tradeguard.reconcile.run import reconcile_once, reconcile_state
 from tradeguard.recovery.manager import recover
-from tradeguard.service import LocalService, ensure_store_not_running
 from tradeguard.session.account import account_of, bind_account, plan_binding
 
 __all__ = ["reconcile"]

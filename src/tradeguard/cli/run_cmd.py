@@ -17,6 +17,8 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from tradeguard.app.journal_demo import DemoFlow
+from tradeguard.app.service import LocalService
 from tradeguard.cli.app import app
 from tradeguard.cli.common import (
     ConfigOpt,
@@ -36,12 +38,10 @@ from tradeguard.cli.common import (
     store_data_dir,
 )
 from tradeguard.config import Config
-from tradeguard.demo import DemoFlow
 from tradeguard.exchange.config import check_exchange_url
 from tradeguard.logs import configure_logging
 from tradeguard.recovery.manager import RecoveryProgress, recover
 from tradeguard.recovery.verify import verify_store
-from tradeguard.service import LocalService
 
 __all__ = ["journal_demo", "run"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 from decimal import Decimal, InvalidOperation
 
@@ -16,23 +15,10 @@ from tradeguard.cli.common import handle_errors
 __all__ = ["sim_command"]
 
 
-async def _serve(config: object) -> None:
-    from tradeguard.sim import SimulatorConfig, start_simulator
-
-    if not isinstance(config, SimulatorConfig):
-        raise TypeError("config must be a SimulatorConfig")
-    handle = await start_simulator(config)
+def _announce(url: str) -> None:
     # Scripts and tests read this line to find the port: it must come first, flushed.
-    sys.stdout.write(f"listening on {handle.url}\n")
+    sys.stdout.write(f"listening on {url}\n")
     sys.stdout.flush()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await handle.stop()
 
 
 def _from_env(name: str, option: str, default: str) -> str:
@@ -81,6 +67,7 @@ def sim_command(
     variables (``--api-key-env``, ``--api-secret-env``), never from the command line.
     """
     from tradeguard.sim import SimulatorConfig
+    from tradeguard.sim.runner import serve_until_signal
 
     if api_key is not None:
         typer.echo(
@@ -101,4 +88,4 @@ def sim_command(
         api_secret=secret, tick_interval_ms=tick_interval_ms,
         rate_limit_per_s=rate_limit_per_s, state_path=state_file,
     )
-    asyncio.run(_serve(config))
+    asyncio.run(serve_until_signal(config, _announce))

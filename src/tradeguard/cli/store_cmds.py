@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from tradeguard.app.service import ensure_not_running
+from tradeguard.app.status import run_summary, session_status
 from tradeguard.cli.app import app
 from tradeguard.cli.common import (
     ConfigOpt,
@@ -29,8 +31,6 @@ from tradeguard.cli.live_view import status_flag_lines, status_tables
 from tradeguard.recovery.integrity import refuse_damaged_file
 from tradeguard.recovery.manager import recover
 from tradeguard.recovery.verify import verify_store
-from tradeguard.service import ensure_not_running
-from tradeguard.status import run_summary, session_status
 from tradeguard.storage.backup import list_backups, restore_backup, take_backup
 from tradeguard.storage.url import absolute_path
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +18,8 @@ from typing import Annotated, Any
 import typer
 from rich.live import Live
 
+from tradeguard.app.runtime import Runtime
+from tradeguard.app.service import LocalService, ensure_not_running
 from tradeguard.cli.app import app
 from tradeguard.cli.common import (
     ConfigOpt,
@@ -35,19 +36,12 @@ from tradeguard.cli.live_view import flag_block, previous_shutdown
 from tradeguard.cli.live_view import session_view as _view
 from tradeguard.config import Config
 from tradeguard.domain.ids import FlagId
-from tradeguard.errors import ExchangeError, StaleEpochError, StoreFailedError
+from tradeguard.errors import ExchangeError
 from tradeguard.exchange.config import check_exchange_url
 from tradeguard.recovery.manager import recover
-from tradeguard.service import (
-    LocalService,
-    describe_store_failure,
-    ensure_not_running,
-    ensure_store_not_running,
-)
 from tradeguard.session import Session, SessionSettings, flag_resolution
 from tradeguard.session.flag_actions import FlagActionResult, carry_out_flag_action, needs_exchange
 from tradeguard.session.venue import Venue, default_sim_state_path, open_venue
-from tradeguard.strategies import load_strategy
 
 __all__ = ["flags", "resolve", "run_trading"]
 
@@ -64,64 +58,35 @@ async def run_trading(
     sim_state_path: Path | None = None,
     adopt_account: bool = False,
 ) -> dict[str, Any]:
-    """Open a Session with the configured strategy and trade until stopped.
+    """Run the service (:class:`~tradeguard.app.runtime.Runtime`) with a live table.
 
     Stops on SIGINT/SIGTERM or after ``duration_s``; returns a summary (also printed
-    when ``show``). The gateway and any in-process simulator are closed at the end.
-    ``sim_state_path`` keeps the built-in simulator's state across runs (None: a fresh
-    simulator every run).
+    when ``show``). Fenced or a failed store: raises (the command exits non-zero).
+    ``sim_state_path`` keeps the built-in simulator's state across runs.
     """
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    strategy = load_strategy(config.strategy.class_, **config.strategy.params)
-    # Before the simulator starts or the exchange is asked: a second run would fence the first.
-    await asyncio.to_thread(
-        ensure_store_not_running, data_url, session_id=config.storage.session_id,
-        what="starting a second run of the session",
+    runtime = Runtime(
+        config, data_url, exchange_url=exchange_url, settings=settings,
+        backup_dir=backup_dir, sim_state_path=sim_state_path, seed=seed,
+        adopt_account=adopt_account,
     )
-    async with contextlib.AsyncExitStack() as stack:
-        # The library's one rule of which exchange (never real money by default).
-        venue = await open_venue(
-            config, exchange_url=exchange_url, sim_state_path=sim_state_path, seed=seed
-        )
-        stack.push_async_callback(venue.aclose)
-        where = venue.where
-        session = await Session.open(
-            config,
-            gateway=venue.gateway,
-            strategy=strategy,
-            data_url=data_url,
-            settings=settings or config.session,
-            backup_dir=backup_dir,
-            adopt_account=adopt_account,
-        )
+    async with runtime:
+        session = runtime.session
         started = time.monotonic()
-        try:
-            if show:
-                out_console.print(_startup_line(session, where))
-                with Live(
-                    _view(session, started), console=out_console, refresh_per_second=4
-                ) as live:
-                    await _wait(stop, duration_s, lambda: live.update(_view(session, started)),
-                                session)
-            else:
-                await _wait(stop, duration_s, lambda: None, session)
-        finally:
-            await session.close()
-        if (failure := session.failure) is not None:
-            # Fenced or the store failed: not a clean stop. Exit non-zero so a
-            # supervisor restarts the service (or a person looks for the other writer).
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-            error = StaleEpochError if isinstance(failure, StaleEpochError) else StoreFailedError
-            raise error(describe_store_failure(failure)) from failure
+        if show:
+            out_console.print(_startup_line(session, runtime.where))
+            with Live(
+                _view(session, started), console=out_console, refresh_per_second=4
+            ) as live:
+                await runtime.wait(duration_s, refresh=lambda: live.update(_view(session, started)))
+        else:
+            await runtime.wait(duration_s)
+        stop_requested = runtime.stop_requested
+        await runtime.close()  # before the summary: it counts what the clean stop wrote
+        runtime.raise_for_failure()
         summary = _summary(
-            session, where, stopped_by_signal=stop.is_set(), elapsed_s=time.monotonic() - started
+            session, runtime.where, stopped_by_signal=stop_requested,
+            elapsed_s=time.monotonic() - started,
         )
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.remove_signal_handler(sig)
     if show:
         out_console.print(
             f"stopped cleanly{' by signal' if summary['stopped_by_signal'] else ''}: "
@@ -130,20 +95,6 @@ async def run_trading(
             f"{summary['open_flags']} open flag(s), journal seq {summary['last_seq']}"
         )
     return summary
-
-
-async def _wait(
-    stop: asyncio.Event, duration_s: float | None, refresh: Any, session: Session
-) -> None:
-    """Until a signal, the duration, or the session stopping trading for good."""
-    deadline = None if duration_s is None else time.monotonic() + duration_s
-    while not stop.is_set() and session.failure is None:
-        timeout = 0.5 if deadline is None else min(0.5, max(deadline - time.monotonic(), 0))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout)
-        refresh()
-        if deadline is not None and time.monotonic() >= deadline:
-            return
 
 
 def _startup_line(session: Session, where: str) -> str:

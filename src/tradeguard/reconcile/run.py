@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Protocol
 
 from tradeguard.domain.events import AnyEvent, ReconciliationReported
 from tradeguard.domain.state import SessionState
@@ -30,15 +31,52 @@ from tradeguard.reconcile.discrepancies import (
 from tradeguard.reconcile.fetch import fetch_snapshot
 from tradeguard.reconcile.policy import ReconcilePolicy
 from tradeguard.reconcile.report import ReconcileReport, build_report
-from tradeguard.service import LocalService
-from tradeguard.storage.records import AppendResult
 
-__all__ = ["AppendFn", "persist_report", "reconcile_once", "reconcile_state"]
+__all__ = [
+    "AppendFn",
+    "AppendedSeqs",
+    "ReconcileJournal",
+    "persist_report",
+    "reconcile_once",
+    "reconcile_state",
+]
 
 _log = get_logger("tradeguard.reconcile")
 
-AppendFn = Callable[[list[AnyEvent]], Awaitable[AppendResult]]
-"""Durable append of a batch of events (``LocalService.append``)."""
+
+
+class AppendedSeqs(Protocol):
+    """What a durable append answers: the inclusive range of seqs it was given."""
+
+    @property
+    def first_seq(self) -> int:
+        """Seq of the first event appended."""
+
+    @property
+    def last_seq(self) -> int:
+        """Seq of the last event appended."""
+
+
+AppendFn = Callable[[list[AnyEvent]], Awaitable[AppendedSeqs]]
+"""Durable append of a batch of events (the running service's ``append``)."""
+
+
+class ReconcileJournal(Protocol):
+    """The part of the running service a reconciliation writes through (a port).
+
+    Reconciliation never sees the store: the app's service satisfies this structurally.
+    """
+
+    @property
+    def state(self) -> SessionState:
+        """The live state ``append`` updates."""
+
+    @property
+    def run_id(self) -> str:
+        """The running service's run id (named in the log)."""
+
+    async def append(self, events: list[AnyEvent]) -> AppendedSeqs:
+        """Journal ``events`` durably and apply them to the state."""
 
 
 async def reconcile_state(
@@ -78,7 +116,7 @@ async def reconcile_state(
 
 
 async def reconcile_once(
-    service: LocalService,
+    service: ReconcileJournal,
     gateway: ExchangeGateway,
     policy: ReconcilePolicy,
     *,
@@ -98,7 +136,7 @@ async def reconcile_once(
     return report
 
 
-async def persist_report(service: LocalService, report: ReconcileReport) -> None:
+async def persist_report(service: ReconcileJournal, report: ReconcileReport) -> None:
     """The one place a run's report is persisted: journaled as ``ReconciliationReported``
     (after the corrective events it describes), and summarised in the log."""
     event = ReconciliationReported(

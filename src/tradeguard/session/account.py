@@ -20,7 +20,7 @@ from tradeguard.errors import ConfigError
 from tradeguard.logs import get_logger
 
 if TYPE_CHECKING:
-    from tradeguard.service import LocalService
+    from tradeguard.session.ports import SessionJournalPort
 
 __all__ = ["AccountIdentified", "account_of", "bind_account", "plan_binding"]
 
@@ -80,7 +80,7 @@ def plan_binding(
     )
 
 
-async def bind_account(service: LocalService, gateway: object, *, adopt: bool) -> None:
+async def bind_account(service: SessionJournalPort, gateway: object, *, adopt: bool) -> None:
     """Check ``gateway``'s account against the session's binding; journal a new one."""
     account = account_of(gateway)
     if account is None:

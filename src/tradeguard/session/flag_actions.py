@@ -44,7 +44,7 @@ from tradeguard.errors import DomainError, ExchangeError, OrderNotFoundError
 from tradeguard.exchange.gateway import ExchangeGateway
 from tradeguard.exchange.reports import OrderReport
 from tradeguard.logs import get_logger
-from tradeguard.service import LocalService
+from tradeguard.session.ports import SessionJournalPort
 
 __all__ = [
     "EXCHANGE_ACTIONS",
@@ -111,7 +111,7 @@ def _subject(flag: Flag) -> str:
 
 
 async def carry_out_flag_action(
-    service: LocalService,
+    service: SessionJournalPort,
     gateway: ExchangeGateway | None,
     flag_id: str,
     action: str,
@@ -163,7 +163,7 @@ async def carry_out_flag_action(
 
 
 async def _adopt_external(
-    service: LocalService, gateway: ExchangeGateway, flag: Flag, steps: list[str]
+    service: SessionJournalPort, gateway: ExchangeGateway, flag: Flag, steps: list[str]
 ) -> ClientOrderId | None:
     """Track the flag's external order as ours; its client id, None if no longer live."""
     symbol = flag.symbol or ""
@@ -219,7 +219,7 @@ def _adoption(state: SessionState, report: OrderReport, flag: Flag) -> ExternalO
 
 
 async def _cancel(
-    service: LocalService,
+    service: SessionJournalPort,
     gateway: ExchangeGateway,
     flag: Flag,
     cid: ClientOrderId,
@@ -241,7 +241,7 @@ async def _cancel(
 
 
 async def _mark_canceled(
-    service: LocalService, gateway: ExchangeGateway, flag: Flag, steps: list[str]
+    service: SessionJournalPort, gateway: ExchangeGateway, flag: Flag, steps: list[str]
 ) -> list[AnyEvent]:
     cid = _subject(flag)
     order = service.state.order(cid)
@@ -275,7 +275,7 @@ async def _mark_canceled(
 
 
 async def _accept_position(
-    service: LocalService, gateway: ExchangeGateway, flag: Flag, steps: list[str]
+    service: SessionJournalPort, gateway: ExchangeGateway, flag: Flag, steps: list[str]
 ) -> list[AnyEvent]:
     symbol = flag.symbol or _subject(flag)
     reports = [p for p in await gateway.fetch_positions([symbol]) if p.symbol == symbol]

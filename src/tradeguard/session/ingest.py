@@ -37,7 +37,7 @@ from tradeguard.reconcile.trades import (
     ingest_trades,
     trade_owner,
 )
-from tradeguard.service import LocalService
+from tradeguard.session.ports import SessionJournalPort
 
 __all__ = [
     "IngestResult",
@@ -91,7 +91,7 @@ def fills_from_trades(
 
 
 async def ingest_fills(
-    service: LocalService,
+    service: SessionJournalPort,
     gateway: ExchangeGateway,
     symbol: str,
     *,
@@ -163,7 +163,7 @@ def correction_for(order: Order, report: OrderReport, *, cause: str) -> OrderSta
 
 
 async def adopt_order_report(
-    service: LocalService,
+    service: SessionJournalPort,
     gateway: ExchangeGateway,
     client_order_id: str,
     report: OrderReport,
@@ -202,7 +202,7 @@ async def adopt_order_report(
 
 
 async def _name_order(
-    service: LocalService, order: Order, report: OrderReport, *, cause: str
+    service: SessionJournalPort, order: Order, report: OrderReport, *, cause: str
 ) -> None:
     event = OrderStateCorrected(
         ts_ns=time.time_ns(),
@@ -219,7 +219,7 @@ async def _name_order(
 
 
 async def poll_order_status(
-    service: LocalService,
+    service: SessionJournalPort,
     gateway: ExchangeGateway,
     symbol: str,
     *,

@@ -45,8 +45,8 @@ from tradeguard.errors import (
 from tradeguard.exchange.gateway import ExchangeGateway
 from tradeguard.exchange.reports import OrderReport
 from tradeguard.logs import get_logger
-from tradeguard.service import LocalService
 from tradeguard.session.ingest import adopt_order_report
+from tradeguard.session.ports import SessionJournalPort
 
 __all__ = ["OrderSender", "crash_point"]
 
@@ -91,7 +91,7 @@ class OrderSender:
 
     def __init__(
         self,
-        service: LocalService,
+        service: SessionJournalPort,
         gateway: ExchangeGateway,
         prefix: str,
         *,
@@ -148,7 +148,7 @@ class OrderSender:
                 f"known: {', '.join(sorted(state.instruments)) or 'none'}"
             )
         # No await between reading next_seq and append: the id is the intent's seq.
-        client_id = make_client_order_id(self.prefix, self.service.journal.next_seq)
+        client_id = make_client_order_id(self.prefix, self.service.next_seq)
         intent = OrderIntended(
             ts_ns=time.time_ns(),
             client_order_id=client_id,
@@ -252,7 +252,7 @@ class OrderSender:
         client order id. This halves the write-ahead cost of a submit.
         """
         try:
-            self.service.journal.append_nowait([event])
+            self.service.append_nowait([event])
         except DomainError as exc:
             _log.warning(
                 "answer arrived after other evidence settled the order",

@@ -17,7 +17,7 @@ from tradeguard.errors import TradeguardError
 from tradeguard.exchange.gateway import ExchangeGateway
 from tradeguard.logs import get_logger
 from tradeguard.reconcile import ReconcilePolicy, ReconcileReport, reconcile_once
-from tradeguard.service import LocalService
+from tradeguard.session.ports import SessionJournalPort
 
 __all__ = ["ReconcileStatus", "run_reconcile"]
 
@@ -42,7 +42,7 @@ class ReconcileStatus(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def run_reconcile(
-    service: LocalService,
+    service: SessionJournalPort,
     gateway: ExchangeGateway,
     config: Config,
     *,

@@ -1,7 +1,8 @@
 """``Session``: the library's main surface. Recover, reconcile, resolve, then trade.
 
-``await Session.open(config)`` runs, in order: local recovery (``LocalService``), the
-exchange gateway and its markets (``InstrumentRegistered`` for the traded symbols),
+``await Session.open(config)`` runs, in order: local recovery (the durable core, a
+``SessionJournalPort``: the app's ``LocalService`` by default), the exchange gateway
+and its markets (``InstrumentRegistered`` for the traded symbols),
 a startup reconciliation, UNKNOWN resolution, the replay of fills missed while down,
 and trade recovery (re-sent cancels, resubmits the strategy asks for, prioritised);
 only then does it accept orders. While open, background tasks poll fills and order
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,13 +40,13 @@ from tradeguard.errors import (
 from tradeguard.exchange.gateway import ExchangeGateway
 from tradeguard.exchange.reports import MarketInfo, TickerReport
 from tradeguard.logs import get_logger
-from tradeguard.service import LocalService, describe_store_failure
 from tradeguard.session.account import bind_account
 from tradeguard.session.config import SessionSettings, store_tag
 from tradeguard.session.exchange_status import ExchangeStatus, TrackedGateway
 from tradeguard.session.flag_actions import carry_out_flag_action, flag_resolution
 from tradeguard.session.ingest import ingest_fills, poll_order_status
 from tradeguard.session.orders import OrderSender
+from tradeguard.session.ports import JobRecorder, SessionJournalPort, describe_store_failure
 from tradeguard.session.reconciling import ReconcileStatus, run_reconcile
 from tradeguard.session.recovery import (
     RecoveryAction,
@@ -91,12 +92,15 @@ class Session:
         *,
         config: Config,
         settings: SessionSettings,
-        service: LocalService,
+        service: SessionJournalPort,
         gateway: ExchangeGateway,
         owns_gateway: bool,
         strategy: Strategy | None,
+        jobs: JobRecorder | None = None,
     ) -> None:
         self.config = config
+        # Every pass of a background loop is reported here (the runtime's job table).
+        self.jobs: JobRecorder = jobs or _NoJobs()
         self.settings = settings
         self.service = service
         # Every exchange call reports its outcome here: the live table and health checks
@@ -113,9 +117,9 @@ class Session:
         self.startup_retry = StartupRetry()
         self.in_flight: set[str] = set()
         self._fill_hint = asyncio.Event()
-        first = next(iter(service.store.read(after_seq=0, limit=1)), None)
+        first_ts_ns = service.first_event_ts_ns()
         self.prefix = settings.prefix_for(
-            config.storage.session_id, store_tag(first.ts_ns) if first else ""
+            config.storage.session_id, store_tag(first_ts_ns) if first_ts_ns is not None else ""
         )
         self.sender = OrderSender(
             service, gateway, self.prefix, in_flight=self.in_flight, on_fill_hint=self._hint
@@ -147,6 +151,8 @@ class Session:
         background: bool = True,
         adopt_account: bool = False,
         startup_retry: StartupRetry | None = None,
+        service: SessionJournalPort | None = None,
+        jobs: JobRecorder | None = None,
     ) -> Session:
         """Recover, reconcile, resolve, recover trades; then start the background work.
 
@@ -160,10 +166,23 @@ class Session:
         ``adopt_account`` (journaled; see ``session.account``). The exchange steps of
         opening are retried with backoff (``startup_retry``, default 5 tries), then a
         step that still fails raises ``ExchangeError`` naming it.
+
+        ``service`` is the durable core to run on (the runtime opens it; closed by
+        ``close``); without it the app's ``LocalService`` is started on the store.
+        ``jobs`` hears every pass of the background loops (``fills``, ``reconcile``,
+        ``unknown``, ``strategy``) and of the service's ``backup``.
         """
         started = time.perf_counter()
         store_url = data_url or config.storage.url
-        service = await LocalService.start(config, store_url, backup_dir=backup_dir)
+        if service is None:
+            # The one upward import of the session (tests/test_layers.py names it): the
+            # library's ``Session.open(config)`` needs a default durable core. The runtime
+            # passes its own and never takes this branch.
+            from tradeguard.app.service import LocalService
+
+            service = await LocalService.start(
+                config, store_url, backup_dir=backup_dir, jobs=jobs
+            )
         owns = gateway is None
         venue: Venue | None = None
         try:
@@ -181,6 +200,7 @@ class Session:
                 gateway=gateway,
                 owns_gateway=owns,
                 strategy=strategy,
+                jobs=jobs,
             )
             session.venue = venue
             session.startup_retry = startup_retry or StartupRetry()
@@ -435,6 +455,16 @@ class Session:
 
     # --- maintenance: one pass of each, and the loops ------------------------------------
 
+    async def _pass(self, job: str, run: Callable[[], Awaitable[object]]) -> None:
+        """One pass of background job ``job``, reported to ``jobs`` (then re-raised)."""
+        self.jobs.started(job)
+        try:
+            await run()
+        except BaseException as exc:
+            self.jobs.finished(job, error=exc)
+            raise
+        self.jobs.finished(job)
+
     async def _poll_all(self) -> int:
         fills = 0
         for symbol in list(self.state.instruments):
@@ -518,7 +548,7 @@ class Session:
         while await self._pause(self.settings.poll_interval_seconds, self._fill_hint):
             self._fill_hint.clear()
             try:
-                await self.poll_once()
+                await self._pass("fills", self.poll_once)
                 self.last_poll_error = None
             except TradeguardError as exc:
                 if self.failure is not None:
@@ -529,7 +559,7 @@ class Session:
     async def _reconcile_loop(self) -> None:
         while await self._pause(self.config.reconcile.interval_seconds):
             try:
-                await self.reconcile_now()
+                await self._pass("reconcile", self.reconcile_now)
             except TradeguardError as exc:
                 if self.failure is not None:
                     return
@@ -544,19 +574,23 @@ class Session:
                 else min(max(due, 0.05), self.settings.poll_interval_seconds)
             ):
                 return
-            if self.resolver.pending():
-                try:
-                    await self.resolve_unknown_orders()
-                except TradeguardError as exc:
-                    if self.failure is not None:
-                        return
-                    _log.warning("UNKNOWN resolution failed; retrying", error=str(exc))
+            try:
+                # A pass with nothing pending is a pass too: the job is alive and current.
+                await self._pass("unknown", self._resolve_pending)
+            except TradeguardError as exc:
+                if self.failure is not None:
+                    return
+                _log.warning("UNKNOWN resolution failed; retrying", error=str(exc))
+
+    async def _resolve_pending(self) -> None:
+        if self.resolver.pending():
+            await self.resolve_unknown_orders()
 
     async def _strategy_loop(self) -> None:
         assert self.strategy is not None
         while not self._stopping.is_set():
             try:
-                await self.strategy.on_tick(self)
+                await self._pass("strategy", self._tick)
             except TradeguardError as exc:
                 if self.failure is not None:
                     return
@@ -565,6 +599,10 @@ class Session:
                 _log.error("strategy tick raised", error=repr(exc))
             self.ticks += 1
             await self._pause(self.settings.tick_interval_seconds)
+
+    async def _tick(self) -> None:
+        assert self.strategy is not None
+        await self.strategy.on_tick(self)
 
     # --- closing ---------------------------------------------------------------------
 
@@ -605,6 +643,16 @@ class Session:
         for task in self._tasks:
             if not task.cancelled() and (exc := task.exception()) is not None:
                 _log.error("background task failed", task=task.get_name(), error=repr(exc))
+
+
+class _NoJobs:
+    """The job recorder of a session nobody supervises: hears nothing."""
+
+    def started(self, name: str) -> None:
+        """Nothing to record."""
+
+    def finished(self, name: str, *, error: BaseException | None = None) -> None:
+        """Nothing to record."""
 
 
 def _drop_everything(order: Order) -> Any:

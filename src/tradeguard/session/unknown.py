@@ -25,9 +25,9 @@ from tradeguard.domain.orders import Order
 from tradeguard.errors import ExchangeError, OrderNotFoundError
 from tradeguard.exchange.gateway import ExchangeGateway
 from tradeguard.logs import get_logger
-from tradeguard.service import LocalService
 from tradeguard.session.config import SessionSettings
 from tradeguard.session.ingest import adopt_order_report
+from tradeguard.session.ports import SessionJournalPort
 
 __all__ = ["ResolveSummary", "UnknownResolver", "next_backoff_s"]
 
@@ -67,7 +67,7 @@ class UnknownResolver:
 
     def __init__(
         self,
-        service: LocalService,
+        service: SessionJournalPort,
         gateway: ExchangeGateway,
         settings: SessionSettings,
         *,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -18,7 +19,7 @@ from tradeguard.sim.config import SimulatorConfig
 from tradeguard.sim.engine import Engine
 from tradeguard.sim.server import SimulatorServer
 
-__all__ = ["SimulatorHandle", "SimulatorThread", "start_simulator"]
+__all__ = ["SimulatorHandle", "SimulatorThread", "serve_until_signal", "start_simulator"]
 
 T = TypeVar("T")
 
@@ -88,6 +89,31 @@ async def start_simulator(config: SimulatorConfig) -> SimulatorHandle:
     if config.tick_interval_ms > 0:
         ticker = asyncio.create_task(_tick_forever(server, config.tick_interval_ms))
     return SimulatorHandle(server, runner, f"http://{config.host}:{port}", ticker)
+
+
+async def serve_until_signal(
+    config: SimulatorConfig,
+    announce: Callable[[str], None],
+    *,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve the simulator until SIGINT/SIGTERM (or ``stop`` is set), then stop it.
+
+    ``announce`` is called with the base URL once it listens, before anything else:
+    scripts and tests read that line to find the port.
+    """
+    handle = await start_simulator(config)
+    announce(handle.url)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await handle.stop()
 
 
 class SimulatorThread:

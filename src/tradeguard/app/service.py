@@ -26,6 +26,7 @@ from tradeguard.domain.state import SessionState
 from tradeguard.errors import StaleEpochError, StoreError, StoreNotFoundError
 from tradeguard.logs import get_logger
 from tradeguard.recovery.manager import ProgressFn, RecoveryReport, recover
+from tradeguard.session.ports import JobRecorder, describe_store_failure
 from tradeguard.storage import open_store
 from tradeguard.storage.backup import remove_stale_partials, take_backup
 from tradeguard.storage.base import Store
@@ -83,21 +84,6 @@ def ensure_store_not_running(store_url: str, *, session_id: str, what: str) -> N
         ensure_not_running(store, what=what)
 
 
-def describe_store_failure(exc: BaseException) -> str:
-    """One line saying why a service stopped writing and what the user does next."""
-    if isinstance(exc, StaleEpochError):
-        return (
-            f"fenced: another writer took over this session's store ({exc}); this run "
-            "stopped trading and writes nothing more; find the other writer "
-            "(`tradeguard status`) before starting again"
-        )
-    return (
-        f"the store failed ({exc}); this run stopped trading; every acknowledged record "
-        "is on disk and the next start recovers the rest: fix the storage (disk space, "
-        "I/O errors), then restart"
-    )
-
-
 class LocalService:
     """One running session's durable core. Use ``await LocalService.start(...)``."""
 
@@ -110,8 +96,10 @@ class LocalService:
         recovery: RecoveryReport,
         run_id: str,
         backup_dir: Path,
+        jobs: JobRecorder | None = None,
     ) -> None:
         self.config = config
+        self.jobs = jobs
         self.store = store
         self.journal = journal
         self.recovery = recovery
@@ -141,13 +129,15 @@ class LocalService:
         progress: ProgressFn | None = None,
         purpose: str = "",
         run_kind: str = "",
+        jobs: JobRecorder | None = None,
     ) -> LocalService:
         """Open, recover and take over the session in ``store_url``.
 
         Raises ``StoreError`` (writing nothing) while another live process runs it;
         ``purpose`` names what was refused (default: taking over the session).
         ``run_kind`` names a maintenance command (``resolve``, ``reconcile``): its run
-        id starts with it, so ``status`` does not take it for a trading run.
+        id starts with it, so ``status`` does not take it for a trading run. ``jobs``
+        hears every pass of the periodic backup (job ``backup``).
         """
         store = await asyncio.to_thread(
             open_store,
@@ -194,6 +184,7 @@ class LocalService:
             recovery=report,
             run_id=run_id,
             backup_dir=backup_dir or config.backup_dir,
+            jobs=jobs,
         )
         # A backup killed mid-write left its .partial behind; nothing reads it.
         await asyncio.to_thread(remove_stale_partials, service.backup_dir)
@@ -222,6 +213,20 @@ class LocalService:
         except StoreError:
             self.check_failure()
             raise
+
+    def append_nowait(self, events: list[AnyEvent]) -> asyncio.Future[AppendResult]:
+        """Apply and queue ``events`` now; the future resolves once they are durable."""
+        return self.journal.append_nowait(events)
+
+    @property
+    def next_seq(self) -> int:
+        """The seq the next appended event will get (client order ids derive from it)."""
+        return self.journal.next_seq
+
+    def first_event_ts_ns(self) -> int | None:
+        """Time of the store's first journaled event (None: an empty store)."""
+        first = next(iter(self.store.read(after_seq=0, limit=1)), None)
+        return None if first is None else first.ts_ns
 
     @property
     def failure(self) -> BaseException | None:
@@ -287,10 +292,17 @@ class LocalService:
         interval = self.config.storage.backup_every_seconds
         while True:
             await asyncio.sleep(interval)
+            if self.jobs is not None:
+                self.jobs.started("backup")
             try:
                 await self.backup_now()
             except Exception as exc:  # noqa: BLE001 - a failed backup must not stop trading
                 _log.error("backup failed", error=str(exc), error_type=type(exc).__name__)
+                if self.jobs is not None:
+                    self.jobs.finished("backup", error=exc)
+            else:
+                if self.jobs is not None:
+                    self.jobs.finished("backup")
 
     async def close(self) -> None:
         """Clean shutdown: SessionStopped, final snapshot, close the run marker."""

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
+from tradeguard.app.service import LocalService
 from tradeguard.domain.enums import MarketKind, OrderStatus, OrderType, Side
 from tradeguard.domain.events import (
     AnyEvent,
@@ -37,7 +38,6 @@ from tradeguard.domain.ids import (
     TradeId,
     make_client_order_id,
 )
-from tradeguard.service import LocalService
 
 __all__ = ["DemoFlow"]
 
