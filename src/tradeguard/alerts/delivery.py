@@ -227,7 +227,11 @@ class AlertDispatcher:
     # --- the caller's side: never awaits, never raises --------------------------------
 
     def notify(self, alert: Alert) -> Decision:
-        """Decide and enqueue ``alert``; returns the decision (``send`` False if dropped)."""
+        """Decide and enqueue ``alert`` without awaiting; returns the decision.
+
+        ``send`` is False (``reason`` None) when no channel is configured or the queue
+        is full (counted in ``stats.dropped``); otherwise the policy's reason.
+        """
         if not self.targets:
             return Decision(send=False, reason=None)
         try:

@@ -78,7 +78,8 @@ class AlertPolicy:
         if identity in self._seen:
             return self._suppress("duplicate")
         self._remember(identity)
-        if SEVERITY_RANK[alert.severity] < self._floor:
+        # An unknown severity (a caller bypassing the type) errs on the side of sending.
+        if SEVERITY_RANK.get(alert.severity, 2) < self._floor:
             return self._suppress("severity")
         last = self._last_sent.get(alert.key)
         # A clock that stepped back (now < last) counts as "within the cool-down".
