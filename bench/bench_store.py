@@ -7,6 +7,7 @@ SQLAlchemy ORM single-row commit; (b) 64 concurrent writers (group commit) vs on
 (e) (a)-(c) on PostgreSQL vs raw psycopg. Prints one JSON object.
 
     .venv/bin/python bench/bench_store.py [--events 1000000] [--pg URL] [--dir DIR]
+    .venv/bin/python bench/bench_store.py --only a,b   # just the append figures
 """
 
 from __future__ import annotations
@@ -418,29 +419,38 @@ def main() -> None:
         "TRADEGUARD_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--pg-events", type=int, default=200_000)
     parser.add_argument("--dir", default=None, help="Directory on the disk to measure.")
+    parser.add_argument("--only", default="a,b,c,d,e",
+                        help="Comma-separated parts to run (default: all of a,b,c,d,e).")
     args = parser.parse_args()
+    parts = set(args.only.split(","))
     base = Path(tempfile.mkdtemp(prefix="tg-bench-", dir=args.dir))
     result: dict[str, Any] = {"disk_dir": str(base), "events": args.events}
     try:
-        result["a_single_append_sqlite"] = bench_single_sqlite(base, args.single)
-        counter = iter(range(10**9))
-        result["b_group_commit_sqlite"] = bench_concurrent(
-            lambda: open_store(base / f"conc{next(counter)}", session_id="bench"), 64, args.seconds)
-        result["b_group_commit_sqlite"]["python_thread_handoff_floor_ops_per_s"] = (
-            thread_handoff_floor(64, min(args.seconds, 2.0)))
-        store = open_store(base / "replay", session_id="bench")
-        fill_store(store, args.events, snapshot_every=None)
-        result["c_replay_sqlite"] = bench_replay(store, args.events)
-        store.close()
-        store = open_store(base / "recovery", session_id="bench")
-        fill_store(store, args.events, snapshot_every=10_000)
-        result["d_recovery_sqlite"] = bench_recovery(store)
-        store.close()
-        try:
-            result["e_postgres"] = bench_postgres(
-                args.pg, args.single, args.pg_events, args.seconds)
-        except Exception as exc:
-            result["e_postgres"] = {"skipped": f"{type(exc).__name__}: {exc}"}
+        if "a" in parts:
+            result["a_single_append_sqlite"] = bench_single_sqlite(base, args.single)
+        if "b" in parts:
+            counter = iter(range(10**9))
+            result["b_group_commit_sqlite"] = bench_concurrent(
+                lambda: open_store(base / f"conc{next(counter)}", session_id="bench"),
+                64, args.seconds)
+            result["b_group_commit_sqlite"]["python_thread_handoff_floor_ops_per_s"] = (
+                thread_handoff_floor(64, min(args.seconds, 2.0)))
+        if "c" in parts:
+            store = open_store(base / "replay", session_id="bench")
+            fill_store(store, args.events, snapshot_every=None)
+            result["c_replay_sqlite"] = bench_replay(store, args.events)
+            store.close()
+        if "d" in parts:
+            store = open_store(base / "recovery", session_id="bench")
+            fill_store(store, args.events, snapshot_every=10_000)
+            result["d_recovery_sqlite"] = bench_recovery(store)
+            store.close()
+        if "e" in parts:
+            try:
+                result["e_postgres"] = bench_postgres(
+                    args.pg, args.single, args.pg_events, args.seconds)
+            except Exception as exc:
+                result["e_postgres"] = {"skipped": f"{type(exc).__name__}: {exc}"}
     finally:
         shutil.rmtree(base, ignore_errors=True)
     json.dump(result, sys.stdout, indent=2)
