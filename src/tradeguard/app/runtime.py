@@ -100,7 +100,6 @@ class Runtime:
         self._session: Session | None = None
         self._failure: BaseException | None = None
         self.started_monotonic: float | None = None
-        self.stopped_by_signal = False
 
     # --- what it runs ------------------------------------------------------------------
 
@@ -229,7 +228,6 @@ class Runtime:
     async def close(self) -> None:
         """Clean shutdown: the added jobs, the session (its loops, the durable core), the
         gateway and the built-in simulator. Records why it stopped (``failure``)."""
-        self.stopped_by_signal = self._stop.is_set()
         try:
             await self._close_opened()
         finally:
