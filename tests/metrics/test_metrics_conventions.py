@@ -177,3 +177,21 @@ def test_importing_the_metrics_package_imports_no_http_or_prometheus_code() -> N
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+async def test_scrape_connections_have_nagle_off() -> None:
+    # Headers and body go out as two writes: with Nagle on, every keep-alive scrape after
+    # the first waits for the client's delayed ACK (~40 ms). asyncio turns it off only on
+    # sockets made with proto IPPROTO_TCP.
+    import aiohttp
+
+    server = MetricsServer(TradeguardMetrics(), port=0)
+    async with server, aiohttp.ClientSession() as client:
+        for _ in range(2):
+            async with client.get(server.url) as response:
+                assert response.status == 200
+        connections = list(server._server.server_state.connections)
+        assert connections
+        for connection in connections:
+            sock = connection.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
