@@ -39,6 +39,7 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_reconcile": ["--orders", "1000", "--positions", "100", "--sim-orders", "300",
                         "--repeat", "3"],
     "bench_restart": ["--events", "20000", "--open-orders", "50"],
+    "bench_metrics": ["--orders", "60", "--warmup", "10", "--open-orders", "200"],
 }
 # Full runs print their figures within these limits on this class of machine.
 TIMEOUT_S = {True: 300, False: 3600}
