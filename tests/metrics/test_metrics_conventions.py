@@ -27,7 +27,8 @@ UNITLESS_HISTOGRAMS = {"tradeguard_group_commit_batch_size"}  # a count of recor
 
 def _every_series(metrics: TradeguardMetrics) -> None:
     """Give every labelled metric a sample, so each family shows its labels."""
-    metrics.observe_journal_append(0.002, events=2)
+    metrics.observe_journal_append(0.002)
+    metrics.observe_events_appended(2)
     metrics.observe_group_commit(3)
     metrics.observe_submit("acked")
     metrics.observe_reconciliation(complete=False, seconds=0.3, found={"order_missing": 2})
@@ -75,6 +76,9 @@ async def test_every_metric_name_follows_prometheus_conventions() -> None:
     assert got.value("tradeguard_last_snapshot_age_seconds") == 2.0
     assert got.value("tradeguard_last_backup_age_seconds") == 1.0
     assert got.value("tradeguard_discrepancies_total", type="order_missing") == 2
+    assert got.value("tradeguard_events_appended_total") == 2
+    assert got.value("tradeguard_journal_append_seconds_count") == 1
+    assert got.value("tradeguard_group_commit_batch_size_sum") == 3
     assert got.value("tradeguard_health_check_status", check="disk_free_bytes") == 2
     assert got.value("tradeguard_alerts_failed_total", severity="warning") == 1
     # The process collector's standard series, on this registry.

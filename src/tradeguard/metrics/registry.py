@@ -198,7 +198,7 @@ class _StateCollector:
 class TradeguardMetrics:
     """tradeguard's metrics on their own registry (see the module docstring).
 
-    ``state_provider`` is called at every scrape (from the thread that serves it);
+    ``state_provider`` is called at every scrape (on the loop serving ``/metrics``);
     without one the state-derived series are left out. ``clock_ns`` (wall clock, ns)
     computes the ages at scrape time; a test seam.
     """
@@ -291,13 +291,13 @@ class TradeguardMetrics:
 
     # --- events -----------------------------------------------------------------------
 
-    def observe_journal_append(self, seconds: float, events: int = 1) -> None:
-        """One durable append of ``events`` events took ``seconds``."""
+    def observe_journal_append(self, seconds: float) -> None:
+        """One durable append took ``seconds`` (its events are counted by ``from_event``)."""
         self.journal_append_seconds.observe(seconds)
-        self.events_appended.inc(events)
 
     def observe_events_appended(self, count: int) -> None:
-        """``count`` events were appended (when the latency is observed elsewhere)."""
+        """``count`` events were appended, for a caller that does not feed them to
+        ``metrics.feed.from_event`` (which counts each event it is given)."""
         self.events_appended.inc(count)
 
     def observe_group_commit(self, batch_size: int) -> None:
