@@ -13,6 +13,10 @@ simulator unless an exchange is configured), starts the durable core
 (:class:`~tradeguard.app.service.LocalService`) and the :class:`Session` on it. The
 background jobs (``fills``, ``reconcile``, ``unknown``, ``strategy``, ``backup`` and any
 job given to :meth:`Runtime.add_job`) report every pass into :attr:`Runtime.jobs`.
+Two more jobs watch the service: ``health`` (one health round every
+``health.interval_seconds``; the latest report is :attr:`Runtime.health`) and ``alerts``
+(``[alerts]``: its channels are resolved first thing in ``start``, so a bad URL or an
+unset variable fails before the exchange is asked or an order is sent).
 SIGINT and SIGTERM ask for a clean stop; closing stops the jobs, the session, the
 gateway and the simulator, in that order. A session that is fenced or whose store fails
 stops the run too: :attr:`Runtime.exit_code` is then non-zero and
@@ -25,18 +29,22 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 
+from tradeguard.app.alerts_job import AlertsJob
+from tradeguard.app.health_job import HealthJob
 from tradeguard.app.jobs import JobFn, JobStatus, JobTable, supervise
 from tradeguard.app.service import LocalService, ensure_store_not_running
 from tradeguard.config import Config
 from tradeguard.errors import StaleEpochError, StoreFailedError, TradeguardError
+from tradeguard.health.monitor import HealthReport
 from tradeguard.logs import get_logger
 from tradeguard.session import Session, SessionSettings
 from tradeguard.session.ports import describe_store_failure
 from tradeguard.session.venue import Venue, open_venue
+from tradeguard.storage.url import sqlite_data_dir
 from tradeguard.strategies import load_strategy
 from tradeguard.strategies.base import Strategy
 
@@ -49,7 +57,7 @@ EXIT_FAILED = 2
 """Exit code of a run that stopped because it was fenced or its store failed (the
 command line's exit code for every tradeguard error)."""
 
-SESSION_JOBS = ("fills", "reconcile", "unknown", "strategy", "backup")
+SESSION_JOBS = ("fills", "reconcile", "unknown", "strategy", "backup", "health", "alerts")
 """The jobs every running service has (``strategy`` only with a strategy)."""
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -61,7 +69,8 @@ class Runtime:
     ``strategy`` defaults to the config's ``[strategy]``; ``settings`` to its
     ``[session]``. ``handle_signals`` False leaves SIGINT/SIGTERM alone (an embedding
     program that has its own). ``sim_state_path`` keeps the built-in simulator's state
-    across runs (None: a fresh simulator every run).
+    across runs (None: a fresh simulator every run). ``environ`` is where
+    ``alerts.urls_env`` names are looked up (default: the process environment).
     """
 
     def __init__(
@@ -77,6 +86,7 @@ class Runtime:
         seed: int = 0,
         adopt_account: bool = False,
         handle_signals: bool = True,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.config = config
         self.store_url = store_url
@@ -100,6 +110,9 @@ class Runtime:
         self._session: Session | None = None
         self._failure: BaseException | None = None
         self.started_monotonic: float | None = None
+        self._environ = environ
+        self._alerts: AlertsJob | None = None
+        self._health: HealthJob | None = None
 
     # --- what it runs ------------------------------------------------------------------
 
@@ -116,6 +129,16 @@ class Runtime:
         if self._service is None:
             raise RuntimeError("the runtime is not started")
         return self._service
+
+    @property
+    def health(self) -> HealthReport | None:
+        """The latest health round's report (None before the first round)."""
+        return None if self._health is None else self._health.report
+
+    @property
+    def alerts(self) -> AlertsJob | None:
+        """The alerts job (after ``start``)."""
+        return self._alerts
 
     @property
     def where(self) -> str:
@@ -150,7 +173,9 @@ class Runtime:
         """Refuse if the session runs elsewhere; open the exchange, the core, the session.
 
         Recovery, reconciliation and UNKNOWN resolution happen here (``Session.open``).
+        Raises ``ConfigError`` for an alert channel that cannot be used, touching nothing.
         """
+        self._alerts = AlertsJob(self.config, self._environ)
         if self._handle_signals:
             self._install_signals()
         try:
@@ -159,6 +184,7 @@ class Runtime:
             await self._close_opened()
             self._remove_signals()
             raise
+        await self._start_watchers()
         self.started_monotonic = time.monotonic()
         for name, (run, interval_s) in self._extra.items():
             self._start_job(name, run, interval_s)
@@ -194,6 +220,20 @@ class Runtime:
             service=self._service,
             jobs=self.jobs,
         )
+
+    async def _start_watchers(self) -> None:
+        """The alerts (reading back what earlier runs sent) and the health rounds."""
+        assert self._alerts is not None
+        service, session = self.service, self.session
+        await self._alerts.attach(service, session.startup)
+        self._health = HealthJob(
+            service=service, gateway=session.gateway, thresholds=self.config.health,
+            data_dir=sqlite_data_dir(self.store_url), on_change=self._alerts.on_health_change,
+        )
+        await self._health.start()
+        interval = self.config.health.interval_seconds
+        self._start_job("health", self._health.run, interval)
+        self._start_job("alerts", self._alerts.run, min(interval, 5.0))
 
     def request_stop(self) -> None:
         """Ask for a clean stop (what SIGINT and SIGTERM do); ``wait`` returns."""
@@ -238,6 +278,7 @@ class Runtime:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._tasks = []
+        await self._stop_watchers()
         try:
             if self._session is not None:
                 await self._session.close()
@@ -289,6 +330,18 @@ class Runtime:
         raise error(describe_store_failure(failure)) from failure
 
     # --- internals -----------------------------------------------------------------------
+
+    async def _stop_watchers(self) -> None:
+        # Before the session closes: the last alerts (fenced, poisoned) are journaled
+        # while the core is still open (when it still can write).
+        if self._health is not None:
+            await self._health.stop()
+        if self._alerts is None:
+            return
+        failure = self.failure
+        if failure is not None:
+            self._alerts.store_failed(failure, time.time_ns())
+        await self._alerts.stop()
 
     def _start_job(self, name: str, run: JobFn, interval_s: float) -> None:
         self._tasks.append(asyncio.create_task(

@@ -35,6 +35,7 @@ __all__ = [
     "FillRecorded",
     "FlagRaised",
     "FlagResolved",
+    "HealthChanged",
     "InstrumentRegistered",
     "OrderAcknowledged",
     "OrderCanceled",
@@ -364,6 +365,22 @@ class AlertFailed(Event, frozen=True, kw_only=True, tag="alert_failed"):
     error: str
 
 
+class HealthChanged(Event, frozen=True, kw_only=True, tag="health_changed"):
+    """A health check's status changed (``previous`` "" on the service's first round).
+
+    ``status``/``previous`` are ``ok``, ``warn`` or ``critical``; ``value`` is the reading
+    as the check rendered it (JSON text: ``0.012``, ``true``, ``null``); ``detail`` its
+    one-line explanation. A record for people and alerts: no trading effect.
+    """
+
+    schema_version: ClassVar[int] = 1
+    check: str
+    status: str
+    previous: str
+    value: str
+    detail: str
+
+
 AnyEvent = (
     SessionStarted
     | SessionStopped
@@ -389,6 +406,7 @@ AnyEvent = (
     | AccountBound
     | AlertSent
     | AlertFailed
+    | HealthChanged
 )
 """Union of every concrete event (a tagged union msgspec can decode directly)."""
 
@@ -417,6 +435,7 @@ _CONCRETE: tuple[type[Event], ...] = (
     AccountBound,
     AlertSent,
     AlertFailed,
+    HealthChanged,
 )
 
 

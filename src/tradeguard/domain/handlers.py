@@ -25,6 +25,7 @@ from tradeguard.domain.events import (
     FillRecorded,
     FlagRaised,
     FlagResolved,
+    HealthChanged,
     InstrumentRegistered,
     OrderAcknowledged,
     OrderCanceled,
@@ -278,6 +279,11 @@ def _alert_delivered(state: SessionState, e: AlertSent | AlertFailed) -> None:
     del state, e
 
 
+def _health_changed(state: SessionState, e: HealthChanged) -> None:
+    # A record of the service's health for people and alerts; no trading effect.
+    del state, e
+
+
 HANDLERS: dict[type[Event], Callable[[SessionState, Any], None]] = {
     SessionStarted: _session_started,
     SessionStopped: _session_stopped,
@@ -303,5 +309,6 @@ HANDLERS: dict[type[Event], Callable[[SessionState, Any], None]] = {
     AccountBound: _account_bound,
     AlertSent: _alert_delivered,
     AlertFailed: _alert_delivered,
+    HealthChanged: _health_changed,
 }
 """Event class -> handler."""
