@@ -122,3 +122,32 @@ def test_changes_between_rounds() -> None:
     assert changes_between({"a": "ok", "b": "warn"}, (ok, warn), 8) == []
     back = changes_between({"a": "critical", "b": "warn"}, (ok, warn), 9)
     assert [(c.check, c.previous, c.status) for c in back] == [("a", "critical", "ok")]
+
+
+def test_the_live_tables_health_line_fits_80_columns() -> None:
+    from rich.console import Console
+
+    from tradeguard.cli.live_view import HEALTH_LINE_WIDTH, health_line
+    from tradeguard.health.monitor import HealthReport
+
+    def check(name: str, status: str) -> Check:
+        return Check(name=name, status=status, value=None, threshold=None,  # type: ignore[arg-type]
+                     detail="")
+
+    assert health_line(None).plain == "not checked yet"
+    fine = HealthReport(status="ok", ts_ns=1, checks=(check("rss_bytes", "ok"),))
+    assert health_line(fine).plain == "ok"
+    some = HealthReport(status="critical", ts_ns=1, checks=(
+        check("rss_bytes", "ok"), check("backup_age_seconds", "warn"),
+        check("exchange_reachable", "critical"),
+    ))
+    assert health_line(some).plain == "critical: exchange_reachable, backup_age_seconds"
+    long_names = [check(f"unknown_orders_oldest_age_seconds_{i}", "warn") for i in range(5)]
+    many = HealthReport(status="critical", ts_ns=1,
+                        checks=(*long_names, check("exchange_reachable", "critical")))
+    line = health_line(many).plain
+    assert line == "critical: exchange_reachable +5 more"  # the next name does not fit
+    assert len(line) <= HEALTH_LINE_WIDTH
+    console = Console(width=80, record=True)
+    console.print(health_line(many))
+    assert len(console.export_text().splitlines()) == 1

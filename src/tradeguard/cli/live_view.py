@@ -4,7 +4,8 @@ Built for an 80-column terminal: what a person must read or type next (client or
 ids, flag ids) is never cut off (those columns do not wrap or shrink); prices and
 amounts are rounded to the market's tick and lot size. An exchange that stopped
 answering is shown as such, with since when and the last error, not only as an
-incomplete reconciliation.
+incomplete reconciliation. The health row is the worst check status and the names of
+the checks that are not ok, on one line.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Group
@@ -26,10 +28,14 @@ from tradeguard.domain.orders import Order
 from tradeguard.session import Session
 from tradeguard.session.exchange_status import ExchangeHealth
 
+if TYPE_CHECKING:
+    from tradeguard.health.monitor import HealthReport
+
 __all__ = [
     "MAX_ORDER_ROWS",
     "describe_exchange",
     "flag_block",
+    "health_line",
     "orders_table",
     "previous_shutdown",
     "session_view",
@@ -38,6 +44,11 @@ __all__ = [
 ]
 
 MAX_ORDER_ROWS = 20
+
+HEALTH_LINE_WIDTH = 56
+"""Room for the health row's value beside the widest label in 80 columns."""
+
+_HEALTH_STYLE = {"ok": "green", "warn": "yellow", "critical": "bold red"}
 
 
 def _utc_time(ts_ns: int) -> str:
@@ -60,6 +71,27 @@ def describe_exchange(health: ExchangeHealth, now_ns: int | None = None) -> Text
         f"calls); last error: {health.last_error}",
         style="bold red",
     )
+
+
+def health_line(report: HealthReport | None, width: int = HEALTH_LINE_WIDTH) -> Text:
+    """The worst status and the not-ok checks (critical first), cut to ``width`` with
+    "+N more" rather than wrapped: ``warn: backup_age_seconds, open_flags``."""
+    if report is None:
+        return Text("not checked yet")
+    bad = sorted((c for c in report.checks if c.status != "ok"),
+                 key=lambda c: c.status != "critical")
+    if not bad:
+        return Text("ok", style="green")
+    line = f"{report.status}:"
+    for index, check in enumerate(bad):
+        more = len(bad) - index - 1
+        tail = f" +{more} more" if more else ""
+        piece = f" {check.name}" if index == 0 else f", {check.name}"
+        if len(line) + len(piece) + len(tail) > width:
+            line += f" +{len(bad) - index} more"
+            break
+        line += piece
+    return Text(line, style=_HEALTH_STYLE[report.status])
 
 
 def _steps(session: Session, symbol: str) -> tuple[Decimal | None, Decimal | None]:
@@ -91,8 +123,11 @@ def orders_table(session: Session, orders: list[Order]) -> Table:
     return table
 
 
-def session_view(session: Session, started: float) -> Group:
-    """The whole live view: a summary table, then the open orders."""
+def session_view(
+    session: Session, started: float, health: HealthReport | None = None
+) -> Group:
+    """The whole live view: a summary table (with ``health``, the runtime's latest
+    health report), then the open orders."""
     state = session.state
     head = Table(title="tradeguard session (Ctrl-C stops cleanly)", show_header=False,
                  box=box.SIMPLE, pad_edge=False)
@@ -105,6 +140,7 @@ def session_view(session: Session, started: float) -> Group:
     head.add_row("journal seq", f"{seq:,}")
     head.add_row("running", f"{time.monotonic() - started:.0f} s, {session.ticks} ticks")
     head.add_row("exchange", describe_exchange(session.exchange_status.health()))
+    head.add_row("health", health_line(health))
     rec = session.last_reconcile
     if rec is None:
         reconcile = "not run yet"

@@ -75,9 +75,11 @@ async def run_trading(
         if show:
             out_console.print(_startup_line(session, runtime.where))
             with Live(
-                _view(session, started), console=out_console, refresh_per_second=4
+                _view(session, started, runtime.health), console=out_console,
+                refresh_per_second=4,
             ) as live:
-                await runtime.wait(duration_s, refresh=lambda: live.update(_view(session, started)))
+                await runtime.wait(duration_s, refresh=lambda: live.update(
+                    _view(session, started, runtime.health)))
         else:
             await runtime.wait(duration_s)
         stop_requested = runtime.stop_requested
