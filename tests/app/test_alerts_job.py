@@ -127,3 +127,22 @@ async def test_run_with_an_unset_alert_variable_exits_2_with_one_line(tmp_path: 
     assert "alerts.urls_env[0]" in lines[0]
     assert "TG_ALERT_UNSET_FOR_RUN_TEST is not set" in lines[0]
     assert not (tmp_path / "data" / "simulator-state.json").exists()  # no exchange started
+
+
+async def test_flags_raised_by_reconciliation_are_alerted_once_each(
+    tmp_path: Path, webhook: Hook
+) -> None:
+    alerts = AlertsConfig(urls=(webhook.url,), retry_attempts=0, timeout_seconds=5)
+    config = health_config(tmp_path, alerts=alerts)
+    async with Runtime(config, config.storage.url, settings=FAST,
+                       handle_signals=False) as runtime:
+        await until(lambda: bool(runtime.session.open_orders()), "the grid placed orders")
+    # A fresh simulator has never heard of those orders: reconciliation flags each.
+    async with Runtime(config, config.storage.url, settings=FAST,
+                       handle_signals=False) as again:
+        flags = {f.flag_id for f in again.session.state.open_flags()}
+        assert flags, "the restart against a fresh exchange raised flags"
+        keys = {f"default:flag:{flag_id}" for flag_id in flags}
+        await until(lambda: keys <= {k for k, _ in sent_keys(again)}, "every flag alerted")
+        titles = webhook.titles("manual intervention needed")
+        assert len(titles) == len(flags), titles  # once each, though seen twice (state, scan)
