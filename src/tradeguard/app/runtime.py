@@ -180,11 +180,11 @@ class Runtime:
             self._install_signals()
         try:
             await self._open()
+            await self._start_watchers()
         except BaseException:
             await self._close_opened()
             self._remove_signals()
             raise
-        await self._start_watchers()
         self.started_monotonic = time.monotonic()
         for name, (run, interval_s) in self._extra.items():
             self._start_job(name, run, interval_s)
