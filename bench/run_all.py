@@ -40,6 +40,7 @@ QUICK_ARGS: dict[str, list[str]] = {
                         "--repeat", "3"],
     "bench_restart": ["--events", "20000", "--open-orders", "50"],
     "bench_metrics": ["--orders", "60", "--warmup", "10", "--open-orders", "200"],
+    "bench_walscan": ["--mib", "1", "--repeat", "1"],
 }
 # Full runs print their figures within these limits on this class of machine.
 TIMEOUT_S = {True: 300, False: 3600}
