@@ -21,6 +21,8 @@ from tradeguard.alerts import catalog
 from tradeguard.alerts.config import AlertsConfig
 from tradeguard.app.runtime import Runtime
 from tradeguard.domain.events import AlertSent
+from tradeguard.errors import StaleEpochError
+from tradeguard.storage import open_store
 from tradeguard.storage.codec import decode_records
 
 
@@ -146,3 +148,16 @@ async def test_flags_raised_by_reconciliation_are_alerted_once_each(
         await until(lambda: keys <= {k for k, _ in sent_keys(again)}, "every flag alerted")
         titles = webhook.titles("manual intervention needed")
         assert len(titles) == len(flags), titles  # once each, though seen twice (state, scan)
+
+
+async def test_a_fenced_run_alerts_before_it_stops(tmp_path: Path, webhook: Hook) -> None:
+    alerts = AlertsConfig(urls=(webhook.url,), retry_attempts=0, timeout_seconds=5)
+    config = health_config(tmp_path, alerts=alerts)
+    async with Runtime(config, config.storage.url, settings=FAST,
+                       handle_signals=False) as runtime:
+        with open_store(config.storage.url, session_id=config.storage.session_id) as other:
+            other.advance_epoch()  # another writer takes the session over
+        await runtime.wait()  # returns by itself: fenced
+    assert isinstance(runtime.failure, StaleEpochError)
+    titles = webhook.titles("fenced by another writer")
+    assert len(titles) == 1, webhook.posts
