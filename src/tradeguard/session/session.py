@@ -556,10 +556,24 @@ class Session:
                 self.last_poll_error = f"{type(exc).__name__}: {exc}"
                 _log.warning("fill/status poll failed; retrying", error=self.last_poll_error)
 
+    async def _periodic_reconcile(self) -> ReconcileStatus:
+        # Take in the trades the poller has not reached yet first: a fill that lands
+        # between two polls is normal operation, not a discrepancy. A failed poll does
+        # not stop the reconciliation (it fetches the same trades and says so).
+        async with self._maintenance:
+            try:
+                await self._poll_all()
+            except TradeguardError as exc:
+                if self.failure is not None:
+                    raise
+                _log.warning("poll before reconciliation failed", error=str(exc))
+            self.last_reconcile = await self._reconcile()
+            return self.last_reconcile
+
     async def _reconcile_loop(self) -> None:
         while await self._pause(self.config.reconcile.interval_seconds):
             try:
-                await self._pass("reconcile", self.reconcile_now)
+                await self._pass("reconcile", self._periodic_reconcile)
             except TradeguardError as exc:
                 if self.failure is not None:
                     return
