@@ -241,3 +241,19 @@ def test_fd_ratio_is_monotone_in_the_limit_too(w: float, c: float, limit: int) -
     high = by_name(msgspec.structs.replace(HEALTHY, fd_soft_limit=limit), cfg=cfg)
     assert STATUS_ORDER[high["open_fds_ratio"].status] >= STATUS_ORDER[
         low["open_fds_ratio"].status]
+
+
+def test_a_young_store_is_not_late_with_its_first_snapshot_or_backup() -> None:
+    young = msgspec.structs.replace(
+        HEALTHY, last_snapshot_ns=None, last_backup_ns=None, last_backup_verified=None,
+        store_created_ns=NOW - 60 * 1_000_000_000,
+    )
+    checks = {c.name: c for c in run_checks(young, CFG, NOW)}
+    for name in ("snapshot_age_seconds", "backup_age_seconds"):
+        assert checks[name].status == "ok", checks[name]
+        assert "yet" in checks[name].detail
+    # The same store, older than the thresholds and still without them: late.
+    old = msgspec.structs.replace(young, store_created_ns=NOW - 10 * 86_400 * 1_000_000_000)
+    checks = {c.name: c for c in run_checks(old, CFG, NOW)}
+    assert checks["snapshot_age_seconds"].status == "critical"
+    assert checks["backup_age_seconds"].status == "critical"

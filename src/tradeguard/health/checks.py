@@ -144,6 +144,9 @@ class Readings(msgspec.Struct, frozen=True, kw_only=True):
     threads: int | None = None
     journal_append_p99_seconds: float | None = None
     last_snapshot_ns: int | None = None
+    # When the store's first record was written: a store younger than a threshold that
+    # has no snapshot or backup yet is not late with one.
+    store_created_ns: int | None = None
     last_backup_ns: int | None = None
     last_backup_verified: bool | None = None
     exchange_reachable: bool | None = None
@@ -278,6 +281,10 @@ def _journal_latency(r: Readings, c: HealthConfig, now: int) -> Check:
 
 
 def _snapshot_age(r: Readings, c: HealthConfig, now: int) -> Check:
+    if r.last_snapshot_ns is None and r.store_created_ns is not None:
+        return _high_is_bad("snapshot_age_seconds", _age_seconds(now, r.store_created_ns),
+                            c.snapshot_age_warn_seconds, c.snapshot_age_critical_seconds,
+                            "no snapshot yet; store age s")
     if r.last_snapshot_ns is None:
         return _not_checked("snapshot_age_seconds", "warn", r, "last_snapshot_ns")
     return _high_is_bad("snapshot_age_seconds", _age_seconds(now, r.last_snapshot_ns),
@@ -286,6 +293,10 @@ def _snapshot_age(r: Readings, c: HealthConfig, now: int) -> Check:
 
 
 def _backup_age(r: Readings, c: HealthConfig, now: int) -> Check:
+    if r.last_backup_ns is None and r.store_created_ns is not None:
+        return _high_is_bad("backup_age_seconds", _age_seconds(now, r.store_created_ns),
+                            c.backup_age_warn_seconds, c.backup_age_critical_seconds,
+                            "no backup yet; store age s")
     if r.last_backup_ns is None:
         return _not_checked("backup_age_seconds", "warn", r, "last_backup_ns")
     check = _high_is_bad("backup_age_seconds", _age_seconds(now, r.last_backup_ns),

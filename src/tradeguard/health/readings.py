@@ -205,6 +205,12 @@ def read_store(
                 found["last_backup_verified"] = ok
                 if reason:
                     unread["last_backup_verified"] = reason
+    try:
+        first = next(iter(store.read(after_seq=0, limit=1)), None)
+        if first is not None:
+            found["store_created_ns"] = first.ts_ns
+    except TradeguardError as exc:
+        unread["store_created_ns"] = f"first record: {exc}"
     found.update(_last_reconciliation(store, unread))
     found["store_poisoned"] = store.stats().poisoned
     if writer_epoch is None:
