@@ -197,3 +197,12 @@ def test_journal_table_keeps_client_order_ids_whole_at_80_columns(demo_store: Pa
     assert max(len(line) for line in text.splitlines()) <= 80
     for client_id in ids:
         assert f"client_order_id={client_id}" in text, text
+
+
+def test_run_summary_is_one_line_of_its_own_off_a_terminal(tmp_path: Path) -> None:
+    proc = tg("run", "--data-dir", str(tmp_path / "data"), "--duration", "3", columns=80)
+    assert proc.returncode == 0, proc.stderr
+    summary = [line for line in proc.stdout.splitlines() if "stopped cleanly" in line]
+    assert len(summary) == 1, proc.stdout
+    assert summary[0].startswith("stopped cleanly: ")
+    assert "journal seq" in summary[0]

@@ -90,12 +90,15 @@ async def run_trading(
             elapsed_s=time.monotonic() - started,
         )
     if show:
-        out_console.print(
+        if not out_console.is_terminal:
+            out_console.line()  # off a terminal the live table's last frame ends mid-line
+        message = (
             f"stopped cleanly{' by signal' if summary['stopped_by_signal'] else ''}: "
             f"{summary['orders']} orders, {summary['fills']} fills, "
             f"{summary['open_orders']} still open on the exchange, "
             f"{summary['open_flags']} open flag(s), journal seq {summary['last_seq']}"
         )
+        out_console.print(message, soft_wrap=True)
     return summary
 
 
