@@ -9,8 +9,9 @@ changed since the previous round is logged and journaled as ``HealthChanged`` (t
 first round journals the checks that are not ok) and handed to ``on_change`` (the
 alerts job). The latest report is kept in :attr:`HealthJob.report`.
 
-The journal's append latency is not measured by the service yet, so
-``journal_append_p99_seconds`` is left out (not applicable) rather than reported.
+``journal_append_p99_seconds`` is the p99 of the appends of the last minute, from
+the call until durable (``LocalService.append_latency``); a round with no append in
+that minute leaves the check out rather than judging nothing.
 """
 
 from __future__ import annotations
@@ -46,9 +47,6 @@ _log = get_logger("tradeguard.health")
 
 ChangeHook = Callable[[HealthChanged], None]
 """Told of every journaled ``HealthChanged`` (must not block or raise)."""
-
-_NOT_MEASURED = frozenset({"journal_append_p99_seconds"})
-
 
 def changes_between(
     previous: dict[str, str] | None, checks: tuple[Check, ...], ts_ns: int
@@ -114,8 +112,12 @@ class HealthJob:
     async def run(self) -> HealthReport:
         """One round: read, judge, log and journal the changes; returns the report."""
         parts: list[dict[str, Any]] = []
-        skip = set(_NOT_MEASURED)
         service = self._service
+        p99 = service.append_latency.p99_seconds()
+        # No append in the window is no latency to judge (an idle session), not a fault.
+        skip = {"journal_append_p99_seconds"} if p99 is None else set()
+        if p99 is not None:
+            parts.append({"journal_append_p99_seconds": round(p99, 6)})
         parts.append(await asyncio.to_thread(self._sample_vitals))
         if self._data_dir is None:
             skip |= {"disk_free_bytes", "disk_free_percent"}

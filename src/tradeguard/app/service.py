@@ -24,6 +24,7 @@ from tradeguard.config import Config
 from tradeguard.domain.events import AnyEvent, SessionStarted, SessionStopped
 from tradeguard.domain.state import SessionState
 from tradeguard.errors import StaleEpochError, StoreError, StoreNotFoundError
+from tradeguard.health.sensors import LatencyWindow
 from tradeguard.logs import get_logger
 from tradeguard.recovery.manager import ProgressFn, RecoveryReport, recover
 from tradeguard.session.ports import JobRecorder, describe_store_failure
@@ -112,6 +113,8 @@ class LocalService:
         self._failure: BaseException | None = None
         self._failed = asyncio.Event()
         self._closed = False
+        self.append_latency = LatencyWindow()
+        """How long recent appends took from the call until durable (health reads it)."""
 
     @property
     def state(self) -> SessionState:
@@ -208,15 +211,26 @@ class LocalService:
 
     async def append(self, events: list[AnyEvent]) -> AppendResult:
         """Journal ``events`` durably and apply them to the state."""
+        began = time.monotonic()
         try:
-            return await self.journal.append(events)
+            result = await self.journal.append(events)
         except StoreError:
             self.check_failure()
             raise
+        self.append_latency.record(time.monotonic() - began)
+        return result
 
     def append_nowait(self, events: list[AnyEvent]) -> asyncio.Future[AppendResult]:
         """Apply and queue ``events`` now; the future resolves once they are durable."""
-        return self.journal.append_nowait(events)
+        began = time.monotonic()
+        future = self.journal.append_nowait(events)
+
+        def durable(done: asyncio.Future[AppendResult]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                self.append_latency.record(time.monotonic() - began)
+
+        future.add_done_callback(durable)
+        return future
 
     @property
     def next_seq(self) -> int:
