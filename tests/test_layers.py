@@ -40,6 +40,9 @@ RULES: dict[str, tuple[frozenset[str] | str, frozenset[str], str]] = {
     "app": (EVERYTHING, frozenset({"cli"}),
             "the runtime is what the command line calls, never the other way round"),
     "chaos": (EVERYTHING, frozenset({"cli"}), "the chaos trader runs the runtime, not the CLI"),
+    "web": (frozenset({"errors", "logs", "config", "domain", "metrics"}), frozenset(),
+            "the HTTP side serves a ServiceView port; it never reaches into the runtime, "
+            "the session or the store"),
 }
 NOBODY_IMPORTS = {"cli": "the command line is the outermost layer; only __main__ starts it"}
 

@@ -22,6 +22,7 @@ from tradeguard.errors import ConfigError
 from tradeguard.exchange.config import ExchangeConfig
 from tradeguard.health.checks import HealthConfig
 from tradeguard.storage.url import absolute_path, sqlite_data_dir, sqlite_files
+from tradeguard.web.config import HttpSettings
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
@@ -30,6 +31,7 @@ __all__ = [
     "Config",
     "ExchangeConfig",
     "HealthConfig",
+    "HttpSettings",
     "LogSettings",
     "ReconcileSettings",
     "SessionSettings",
@@ -198,6 +200,7 @@ class Config(_Section, frozen=True, forbid_unknown_fields=True, kw_only=True):
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     health: HealthConfig = msgspec.field(default_factory=HealthConfig)
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
+    http: HttpSettings = msgspec.field(default_factory=HttpSettings)
 
     @property
     def backup_dir(self) -> Path:
@@ -286,6 +289,7 @@ VALUE_RANGES: dict[str, tuple[float, float, bool]] = {
     "log.max_file_bytes": (1024, 10**13, True),
     "log.files_to_keep": (1, 10_000, True),
     "alerts.max_per_hour": (1, 1_000_000, True),
+    "http.port": (0, 65535, True),
     "alerts.retry_attempts": (0, 100, True),
     "alerts.retry_backoff_seconds": (0, 3600, True),
     "alerts.timeout_seconds": (0, 3600, False),

@@ -12,6 +12,7 @@ __all__ = [
     "AuthenticationError",
     "ChaosHarnessError",
     "ConfigError",
+    "ConflictError",
     "CorruptRecordError",
     "CorruptSnapshotError",
     "CyclicDependencyError",
@@ -20,12 +21,16 @@ __all__ = [
     "ExchangeUnavailableError",
     "InsufficientFundsError",
     "InvalidOrderError",
+    "InvalidRequestError",
     "InvalidTransitionError",
     "JournalCorruptionError",
+    "NotFoundError",
     "OrderBlockedError",
     "OrderNotFoundError",
     "RateLimitedError",
     "RecoveryError",
+    "ServiceRequestError",
+    "ServiceStartingError",
     "SimulatorRejectionError",
     "SimulatorStartError",
     "SimulatorStateError",
@@ -219,3 +224,42 @@ class SimulatorStateError(TradeguardError):
 class ChaosHarnessError(TradeguardError):
     """The crash-torture harness could not do its job (a process did not start, a
     checkpoint never came): the run proves nothing, which is not the same as passing."""
+
+
+# --- the service's HTTP API ------------------------------------------------------------
+
+
+class ServiceRequestError(TradeguardError):
+    """A request to the running service (its HTTP API) that cannot be carried out.
+
+    ``http_status`` is what the API answers with; the message names what is wrong
+    (the id, the field, the value).
+    """
+
+    http_status = 400
+
+
+class InvalidRequestError(ServiceRequestError):
+    """A request's parameters or body are malformed or not allowed (HTTP 400)."""
+
+    http_status = 400
+
+
+class NotFoundError(ServiceRequestError):
+    """The thing asked for by id (a flag, an order) does not exist (HTTP 404)."""
+
+    http_status = 404
+
+
+class ConflictError(ServiceRequestError):
+    """The request does not fit the current state, e.g. the flag is already resolved
+    (HTTP 409)."""
+
+    http_status = 409
+
+
+class ServiceStartingError(ServiceRequestError):
+    """The service is still starting (recovering): the session is not open yet
+    (HTTP 503)."""
+
+    http_status = 503

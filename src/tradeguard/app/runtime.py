@@ -37,16 +37,21 @@ from tradeguard.app.alerts_job import AlertsJob
 from tradeguard.app.health_job import HealthJob
 from tradeguard.app.jobs import JobFn, JobStatus, JobTable, supervise
 from tradeguard.app.service import LocalService, ensure_store_not_running
+from tradeguard.app.startup_progress import StartupTracker
+from tradeguard.app.web_view import RuntimeView
 from tradeguard.config import Config
-from tradeguard.errors import StaleEpochError, StoreFailedError, TradeguardError
+from tradeguard.errors import ConfigError, StaleEpochError, StoreFailedError, TradeguardError
 from tradeguard.health.monitor import HealthReport
 from tradeguard.logs import get_logger
+from tradeguard.metrics.registry import StateReading, TradeguardMetrics, reading_of
 from tradeguard.session import Session, SessionSettings
 from tradeguard.session.ports import describe_store_failure
 from tradeguard.session.venue import Venue, open_venue
 from tradeguard.storage.url import sqlite_data_dir
 from tradeguard.strategies import load_strategy
 from tradeguard.strategies.base import Strategy
+from tradeguard.web.config import HttpSettings
+from tradeguard.web.server import HttpServer, is_loopback
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "SESSION_JOBS", "Runtime"]
 
@@ -87,6 +92,8 @@ class Runtime:
         adopt_account: bool = False,
         handle_signals: bool = True,
         environ: Mapping[str, str] | None = None,
+        http: HttpSettings | None = None,
+        on_http_ready: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self.store_url = store_url
@@ -113,6 +120,12 @@ class Runtime:
         self._environ = environ
         self._alerts: AlertsJob | None = None
         self._health: HealthJob | None = None
+        self.http_settings = http if http is not None else config.http
+        self._on_http_ready = on_http_ready
+        self._http: HttpServer | None = None
+        self._metrics: TradeguardMetrics | None = None
+        self.startup_progress = StartupTracker()
+        self.view = RuntimeView(self)
 
     # --- what it runs ------------------------------------------------------------------
 
@@ -139,6 +152,18 @@ class Runtime:
     def alerts(self) -> AlertsJob | None:
         """The alerts job (after ``start``)."""
         return self._alerts
+
+    @property
+    def metrics(self) -> TradeguardMetrics:
+        """The service's Prometheus metrics (made at ``start``)."""
+        if self._metrics is None:
+            raise RuntimeError("the runtime is not started")
+        return self._metrics
+
+    @property
+    def http_url(self) -> str | None:
+        """``http://host:port`` of the dashboard and API while served, else None."""
+        return None if self._http is None else self._http.base_url
 
     @property
     def where(self) -> str:
@@ -176,10 +201,12 @@ class Runtime:
         Raises ``ConfigError`` for an alert channel that cannot be used, touching nothing.
         """
         self._alerts = AlertsJob(self.config, self._environ)
+        token = self._http_token()
+        self._metrics = TradeguardMetrics(self._metrics_reading)
         if self._handle_signals:
             self._install_signals()
         try:
-            await self._open()
+            await self._open(token)
             await self._start_watchers()
         except BaseException:
             await self._close_opened()
@@ -189,7 +216,46 @@ class Runtime:
         for name, (run, interval_s) in self._extra.items():
             self._start_job(name, run, interval_s)
 
-    async def _open(self) -> None:
+    def _http_token(self) -> str | None:
+        """The write endpoints' token from ``[http] token_env`` (None: unset), checked
+        before anything starts: a non-loopback address without one is refused."""
+        settings = self.http_settings
+        if not settings.enabled:
+            return None
+        import os
+
+        environ = os.environ if self._environ is None else self._environ
+        token = environ.get(settings.token_env) or None
+        if token is None and not is_loopback(settings.host):
+            raise ConfigError(
+                f"[http] host = {settings.host!r} is not a loopback address and no token is "
+                f"set: export {settings.token_env} (a long random secret), or bind "
+                "127.0.0.1"
+            )
+        return token
+
+    async def _start_http(self, token: str | None) -> None:
+        settings = self.http_settings
+        if not settings.enabled:
+            return
+        from tradeguard.web.app import build_app
+
+        server = HttpServer(
+            build_app(self.view, token=token, token_name=settings.token_name),
+            host=settings.host, port=settings.port, allow_remote=token is not None,
+            name="dashboard",
+        )
+        await server.start()
+        self._http = server
+        if self._on_http_ready is not None:
+            self._on_http_ready(server.base_url)
+
+    def _metrics_reading(self) -> StateReading | None:
+        if self._session is None:
+            return None
+        return reading_of(self._session.state)
+
+    async def _open(self, token: str | None) -> None:
         cfg = self.config
         strategy = self._strategy or load_strategy(cfg.strategy.class_, **cfg.strategy.params)
         # Before the simulator starts or the exchange is asked: a second run would fence
@@ -198,6 +264,8 @@ class Runtime:
             ensure_store_not_running, self.store_url, session_id=cfg.storage.session_id,
             what="starting a second run of the session",
         )
+        # Before recovery: the dashboard shows the start-up as it happens.
+        await self._start_http(token)
         # The library's one rule of which exchange (never real money by default).
         self._venue = await open_venue(
             cfg, exchange_url=self._exchange_url, sim_state_path=self._sim_state_path,
@@ -207,7 +275,8 @@ class Runtime:
         for name in SESSION_JOBS:
             self.jobs.register(name)
         self._service = await LocalService.start(
-            cfg, self.store_url, backup_dir=self._backup_dir, jobs=self.jobs
+            cfg, self.store_url, backup_dir=self._backup_dir, jobs=self.jobs,
+            progress=self.startup_progress.on_recovery,
         )
         self._session = await Session.open(
             cfg,
@@ -287,9 +356,14 @@ class Runtime:
                 await self._service.close()
                 self._failure = self._service.failure
         finally:
-            if self._venue is not None:
-                venue, self._venue = self._venue, None
-                await venue.aclose()
+            try:
+                if self._venue is not None:
+                    venue, self._venue = self._venue, None
+                    await venue.aclose()
+            finally:
+                if self._http is not None:
+                    server, self._http = self._http, None
+                    await server.stop()
 
     async def __aenter__(self) -> Runtime:
         await self.start()

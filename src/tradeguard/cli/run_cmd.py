@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import msgspec
 import typer
 from rich.live import Live
 from rich.table import Table
@@ -42,6 +43,7 @@ from tradeguard.exchange.config import check_exchange_url
 from tradeguard.logs import configure_logging
 from tradeguard.recovery.manager import RecoveryProgress, recover
 from tradeguard.recovery.verify import verify_store
+from tradeguard.web.config import parse_host_port
 
 __all__ = ["journal_demo", "run"]
 
@@ -72,6 +74,17 @@ def run(
             "purpose (a new API key, a moved session): bind the session to it (journaled).",
         ),
     ] = False,
+    http: Annotated[
+        str | None,
+        typer.Option(
+            "--http", metavar="HOST:PORT",
+            help="Serve the dashboard, API and /metrics here (default: [http] in the "
+            "config, else 127.0.0.1:8765; port 0 takes a free one).",
+        ),
+    ] = None,
+    no_http: Annotated[
+        bool, typer.Option("--no-http", help="Serve no dashboard, API or /metrics.")
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
     """The service: recover, reconcile, then trade with the strategy until stopped.
@@ -84,6 +97,7 @@ def run(
     if exchange_url is not None:  # checked before anything is read or written
         check_exchange_url(exchange_url, name="--exchange-url")
     cfg, url = resolve(config, data_dir, store)
+    cfg = _with_http(cfg, http, no_http)
     # Stderr only until the checks pass: the read-only recovery below logs, and an
     # unconfigured structlog would print that on stdout (which --json keeps for scripts).
     setup_cli_logging(cfg, quiet=json)
@@ -104,6 +118,23 @@ def run(
         adopt_account=adopt_account))
     if json:
         print_json(summary)
+
+
+def _with_http(cfg: Config, http: str | None, no_http: bool) -> Config:
+    """``--http`` / ``--no-http`` over the config's ``[http]``."""
+    if http is not None and no_http:
+        raise typer.BadParameter("--http and --no-http exclude each other", param_hint="--http")
+    if no_http:
+        return msgspec.structs.replace(
+            cfg, http=msgspec.structs.replace(cfg.http, enabled=False))
+    if http is None:
+        return cfg
+    try:
+        host, port = parse_host_port(http)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--http") from exc
+    return msgspec.structs.replace(
+        cfg, http=msgspec.structs.replace(cfg.http, enabled=True, host=host, port=port))
 
 
 def _log_dir(url: str, data_dir: Path | None) -> Path:

@@ -68,6 +68,8 @@ async def run_trading(
         config, data_url, exchange_url=exchange_url, settings=settings,
         backup_dir=backup_dir, sim_state_path=sim_state_path, seed=seed,
         adopt_account=adopt_account,
+        on_http_ready=(lambda url: out_console.print(f"dashboard: [bold]{url}/[/]", soft_wrap=True))
+        if show else None,
     )
     async with runtime:
         session = runtime.session
@@ -83,12 +85,14 @@ async def run_trading(
         else:
             await runtime.wait(duration_s)
         stop_requested = runtime.stop_requested
+        dashboard = runtime.http_url
         await runtime.close()  # before the summary: it counts what the clean stop wrote
         runtime.raise_for_failure()
         summary = _summary(
             session, runtime.where, stopped_by_signal=stop_requested,
             elapsed_s=time.monotonic() - started,
         )
+        summary["dashboard"] = None if dashboard is None else f"{dashboard}/"
     if show:
         if not out_console.is_terminal:
             out_console.line()  # off a terminal the live table's last frame ends mid-line

@@ -132,7 +132,7 @@ class _StateCollector:
     """Pull-style collector: asks the state provider at every scrape."""
 
     def __init__(
-        self, provider: Callable[[], StateReading], clock_ns: Callable[[], int]
+        self, provider: Callable[[], StateReading | None], clock_ns: Callable[[], int]
     ) -> None:
         self.provider = provider
         self.clock_ns = clock_ns
@@ -150,6 +150,8 @@ class _StateCollector:
             # rather than the whole scrape failing with the event counters.
             self.failures += 1
             _log.warning("metrics: state provider failed", error=f"{type(exc).__name__}: {exc}")
+            return iter(())
+        if reading is None:  # nothing to read yet (the session is still starting)
             return iter(())
         return iter(self._families(reading, self.clock_ns()))
 
@@ -205,7 +207,7 @@ class TradeguardMetrics:
 
     def __init__(
         self,
-        state_provider: Callable[[], StateReading] | None = None,
+        state_provider: Callable[[], StateReading | None] | None = None,
         *,
         clock_ns: Callable[[], int] = time.time_ns,
         process_collector: bool = True,

@@ -15,6 +15,7 @@ journal has been committed up to their sequence number, off the append path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -30,7 +31,10 @@ from tradeguard.storage.base import Store
 from tradeguard.storage.codec import encode_event, encode_state
 from tradeguard.storage.records import AppendResult, NewRecord
 
-__all__ = ["JournalStats", "SessionJournal", "SnapshotPolicy"]
+__all__ = ["AppendListener", "JournalStats", "SessionJournal", "SnapshotPolicy"]
+
+AppendListener = Callable[[int, Sequence[AnyEvent]], None]
+"""``listener(first_seq, events)``: told of every durable append (``add_listener``)."""
 
 
 class _Staged(NamedTuple):
@@ -105,6 +109,18 @@ class SessionJournal:
         self._snapshots_taken = 0
         self._last_snapshot_seq: int | None = None
         self._last_snapshot_ms: float | None = None
+        self._listeners: list[AppendListener] = []
+
+    def add_listener(self, listener: AppendListener) -> None:
+        """Call ``listener(first_seq, events)`` on the loop for every append once it is
+        durable, in seq order (the metrics, the dashboard's event stream). A listener
+        that raises is logged and never fails the append."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: AppendListener) -> None:
+        """Stop calling ``listener`` (no error if it was not added)."""
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
 
     @property
     def next_seq(self) -> int:
@@ -212,6 +228,12 @@ class SessionJournal:
                 _log.info(staged.records[offset].type, seq=staged.first + offset,
                           **_loggable(event))
         self._maybe_snapshot()
+        for listener in tuple(self._listeners):
+            try:
+                listener(staged.first, staged.events)
+            except Exception as exc:  # noqa: BLE001 - an observer never fails an append
+                _log.error("journal listener failed", error=str(exc),
+                           error_type=type(exc).__name__)
         return result
 
     def _apply(self, events: Sequence[AnyEvent], first: int) -> None:
