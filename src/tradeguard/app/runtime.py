@@ -36,6 +36,7 @@ from types import TracebackType
 from tradeguard.app.alerts_job import AlertsJob
 from tradeguard.app.health_job import HealthJob
 from tradeguard.app.jobs import JobFn, JobStatus, JobTable, supervise
+from tradeguard.app.metrics_feed import attach_metrics
 from tradeguard.app.service import LocalService, ensure_store_not_running
 from tradeguard.app.startup_progress import StartupTracker
 from tradeguard.app.web_view import RuntimeView
@@ -278,6 +279,8 @@ class Runtime:
             cfg, self.store_url, backup_dir=self._backup_dir, jobs=self.jobs,
             progress=self.startup_progress.on_recovery,
         )
+        attach_metrics(self.metrics, self._service)
+        self.view.hub.attach(self._service)
         self._session = await Session.open(
             cfg,
             gateway=self._venue.gateway,
@@ -344,6 +347,7 @@ class Runtime:
 
     async def _close_opened(self) -> None:
         self._stopping_jobs.set()
+        self.view.hub.close()  # the event streams end; the HTTP server can stop quickly
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._tasks = []

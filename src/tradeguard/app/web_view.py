@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tradeguard.app.web_actions import ActionsView
+from tradeguard.app.web_live import LiveHub
 from tradeguard.app.web_read import ReadView
 from tradeguard.web.source import Json
 
@@ -21,6 +22,7 @@ class RuntimeView(ReadView, ActionsView):
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.hub = LiveHub()
 
     def recovery(self) -> Json:
         return self.runtime.startup_progress.as_json()
