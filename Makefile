@@ -15,16 +15,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# Debian packages the fault tests use (fiu-utils: I/O error injection).
+# Debian packages the tests use: fiu-utils (I/O error injection) and chromium +
+# chromium-driver (the dashboard's browser tests, driven by Playwright).
 # Installed only when missing and when we are allowed to (root); tests skip loudly otherwise.
+SYSTEM_PACKAGES := fiu-utils:fiu-run chromium:chromium chromium-driver:chromedriver
 system-deps:
-	@if ! command -v fiu-run >/dev/null 2>&1; then \
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  command -v "$${pair#*:}" >/dev/null 2>&1 || missing="$$missing $${pair%%:*}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing fiu-utils (I/O fault injection for tests)"; \
-	    (apt-get install -y -qq fiu-utils >/dev/null 2>&1 || \
-	     (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq fiu-utils >/dev/null 2>&1)) \
-	     || echo "WARNING: could not install fiu-utils; I/O-error tests will skip"; \
-	  else echo "WARNING: fiu-utils missing and not root; I/O-error tests will skip"; fi; \
+	    echo "installing$$missing (test dependencies)"; \
+	    (apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	     (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $$missing >/dev/null 2>&1)) \
+	     || echo "WARNING: could not install$$missing; the tests that need them will skip"; \
+	  else echo "WARNING:$$missing missing and not root; the tests that need them will skip"; fi; \
 	fi
 
 run: $(STAMP)
