@@ -17,6 +17,10 @@ class ActionsView:
 
     runtime: Runtime
 
+    def pause_status(self) -> Json:
+        """Whether new orders are paused, since when and by whom (``/api/status``)."""
+        return {"paused": False}
+
     async def resolve_flag(self, flag_id: str, *, action: str, note: str, who: str) -> Json:
         raise NotImplementedError("resolve_flag")
 
