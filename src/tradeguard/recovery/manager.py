@@ -27,6 +27,7 @@ from tradeguard.storage.codec import encode_state
 from tradeguard.storage.records import RunInfo
 
 __all__ = [
+    "RECOVERED",
     "RecoveryContext",
     "RecoveryProgress",
     "RecoveryReport",
@@ -40,8 +41,14 @@ SNAPSHOT_AFTER_REPLAY = 1_000
 """Take a fresh snapshot when recovery replayed at least this many events."""
 
 
+RECOVERED = "recovered"
+"""The ``phase`` of the last progress report: every step is done."""
+
+
 class RecoveryProgress(msgspec.Struct, frozen=True):
-    """A progress report: ``phase`` (a step name), ``done`` of ``total`` units."""
+    """A progress report: ``phase`` (a step name before it runs, with ``done`` the steps
+    done of ``total``; ``replay`` with records replayed of ``total``; finally
+    :data:`RECOVERED`)."""
 
     phase: str
     done: int
@@ -189,6 +196,8 @@ def recover(
     steps = (registry or local_recovery_steps()).run_all(
         ctx, on_step=ctx.report_progress
     )
+    # The last report: every step is done (a display closes its "store recovery" here).
+    ctx.report_progress(RECOVERED, len(steps), len(steps))
     restored = ctx.restore or RestoreResult(None, [], 0, ctx.state.last_seq, 0, [], False)
     report = RecoveryReport(
         unclean_shutdown=ctx.unclean_shutdown,

@@ -22,6 +22,7 @@ from tradeguard.session.config import DEFAULT_PRIORITY, PriorityCriterion
 
 __all__ = [
     "RecoveryAction",
+    "RecoveryActionResult",
     "RecoveryDecision",
     "build_recovery_actions",
     "prioritise",
@@ -66,6 +67,21 @@ class RecoveryAction(msgspec.Struct, frozen=True, kw_only=True):
         """A stop or take profit that closes or reduces the position: a resubmit that
         puts protection back."""
         return self.order_type in TRIGGER_TYPES and (self.reduce_only or self.closing)
+
+
+class RecoveryActionResult(msgspec.Struct, frozen=True, kw_only=True):
+    """One recovery action as it ran: ``done`` or ``failed`` (``error``), and when.
+
+    ``started_ns``/``finished_ns`` are wall-clock nanoseconds; ``duration_ms`` is
+    measured on the monotonic clock.
+    """
+
+    action: RecoveryAction
+    outcome: Literal["done", "failed"]
+    error: str | None
+    started_ns: int
+    finished_ns: int
+    duration_ms: float
 
 
 def _closes_position(order: Order, state: SessionState) -> bool:

@@ -50,10 +50,18 @@ from tradeguard.session.ports import JobRecorder, SessionJournalPort, describe_s
 from tradeguard.session.reconciling import ReconcileStatus, run_reconcile
 from tradeguard.session.recovery import (
     RecoveryAction,
+    RecoveryActionResult,
     build_recovery_actions,
     prioritise,
 )
-from tradeguard.session.startup import StartupRetry
+from tradeguard.session.startup import (
+    StartupObserver,
+    StartupPhases,
+    StartupRetry,
+    action_result,
+    describe_reconcile,
+    describe_resolved,
+)
 from tradeguard.session.unknown import ResolveSummary, UnknownResolver
 from tradeguard.strategies.base import Strategy
 
@@ -79,6 +87,8 @@ class StartupReport(msgspec.Struct, frozen=True, kw_only=True):
     recovery_actions: tuple[RecoveryAction, ...]
     recovery_errors: tuple[str, ...]
     duration_ms: float
+    # Each action as it ran, in execution order: outcome, error, start and duration.
+    action_results: tuple[RecoveryActionResult, ...] = ()
 
 
 class Session:
@@ -115,6 +125,8 @@ class Session:
         self.markets: Mapping[str, MarketInfo] = {}
         # How open() retries its exchange steps (markets, reconciliation).
         self.startup_retry = StartupRetry()
+        # Who hears open()'s phases (the runtime's start-up tracker), if anyone.
+        self.startup_phases = StartupPhases()
         self.in_flight: set[str] = set()
         self._fill_hint = asyncio.Event()
         first_ts_ns = service.first_event_ts_ns()
@@ -153,6 +165,7 @@ class Session:
         startup_retry: StartupRetry | None = None,
         service: SessionJournalPort | None = None,
         jobs: JobRecorder | None = None,
+        progress: StartupObserver | None = None,
     ) -> Session:
         """Recover, reconcile, resolve, recover trades; then start the background work.
 
@@ -170,7 +183,8 @@ class Session:
         ``service`` is the durable core to run on (the runtime opens it; closed by
         ``close``); without it the app's ``LocalService`` is started on the store.
         ``jobs`` hears every pass of the background loops (``fills``, ``reconcile``,
-        ``unknown``, ``strategy``) and of the service's ``backup``.
+        ``unknown``, ``strategy``) and of the service's ``backup``. ``progress`` hears
+        each phase of opening as it starts and ends (``session.startup``).
         """
         started = time.perf_counter()
         store_url = data_url or config.storage.url
@@ -181,8 +195,11 @@ class Session:
             from tradeguard.app.service import LocalService
 
             service = await LocalService.start(
-                config, store_url, backup_dir=backup_dir, jobs=jobs
+                config, store_url, backup_dir=backup_dir, jobs=jobs,
+                progress=None if progress is None else progress.on_recovery,
             )
+        if progress is not None:
+            progress.store_recovered(service.recovery)
         owns = gateway is None
         venue: Venue | None = None
         try:
@@ -204,8 +221,10 @@ class Session:
             )
             session.venue = venue
             session.startup_retry = startup_retry or StartupRetry()
+            session.startup_phases = StartupPhases(progress)
             # Before anything is fetched or journaled: whose exchange account is this?
-            await bind_account(service, gateway, adopt=adopt_account)
+            with session.startup_phases.phase("exchange account"):
+                await bind_account(service, gateway, adopt=adopt_account)
             await session._recover(started)
         except BaseException:
             if venue is not None:
@@ -258,18 +277,26 @@ class Session:
             await self.service.append(events)
 
     async def _recover(self, started: float) -> None:
-        await self._register_instruments()
+        phases = self.startup_phases
+        with phases.phase("markets"):
+            await self._register_instruments()
         # Reconciliation and the resolver both settle orders and replay fills; what
         # changed is measured on the state, whoever journaled it.
         unresolved = [o.client_order_id for o in self.state.unresolved_orders()]
         trades_before = self.state.fills_recorded
         async with self._maintenance:
-            # Incomplete (a fetch failed): retried; still incomplete, it is reported so.
-            self.last_reconcile = await self.startup_retry.until(
-                "reconciliation", self._reconcile, lambda status: status.complete
-            )
-            resolved = await self.resolver.resolve(force=True)
-            await self._poll_all()
+            with phases.phase("reconcile") as phase:
+                # Incomplete (a fetch failed): retried; still incomplete, reported so.
+                self.last_reconcile = await self.startup_retry.until(
+                    "reconciliation", self._reconcile, lambda status: status.complete
+                )
+                phase.finish(*describe_reconcile(self.last_reconcile))
+            with phases.phase("resolve unknown") as phase:
+                resolved = await self.resolver.resolve(force=True)
+                phase.finish(*describe_resolved(resolved))
+            with phases.phase("replay fills") as phase:
+                await self._poll_all()
+                phase.finish("ok", f"{self.state.fills_recorded - trades_before} fills")
         fills = self.state.fills_recorded - trades_before
         not_placed = tuple(
             cid
@@ -282,7 +309,13 @@ class Session:
             build_recovery_actions(self.state, not_placed, decide),
             self.settings.recovery_priority,
         )
-        errors = await self._execute_recovery(actions)
+        with phases.phase("recovery actions") as phase:
+            results = await self._execute_recovery(actions)
+            errors = [r.error for r in results if r.error is not None]
+            phase.finish(
+                "failed" if errors else "ok",
+                f"{len(results) - len(errors)} done, {len(errors)} failed",
+            )
         rec = self.service.recovery
         self.startup = StartupReport(
             unclean_shutdown=rec.unclean_shutdown,
@@ -293,7 +326,10 @@ class Session:
             recovery_actions=tuple(actions),
             recovery_errors=tuple(errors),
             duration_ms=(time.perf_counter() - started) * 1000,
+            action_results=tuple(results),
         )
+        if phases.observer is not None:
+            phases.observer.session_ready(self.startup)
         _log.info(
             "session ready",
             unclean_shutdown=rec.unclean_shutdown,
@@ -303,9 +339,12 @@ class Session:
             still_unknown=resolved.still_unknown,
         )
 
-    async def _execute_recovery(self, actions: list[RecoveryAction]) -> list[str]:
-        errors: list[str] = []
+    async def _execute_recovery(
+        self, actions: list[RecoveryAction]
+    ) -> list[RecoveryActionResult]:
+        results: list[RecoveryActionResult] = []
         for action in actions:
+            started_ns, started, error = time.time_ns(), time.perf_counter(), None
             try:
                 if action.kind == "cancel":
                     await self.sender.cancel(action.client_order_id)
@@ -320,14 +359,17 @@ class Session:
                         trigger_price=action.trigger_price,
                     )
             except TradeguardError as exc:  # one failed step must not stop the others
-                errors.append(f"{action.kind} {action.client_order_id}: {exc}")
+                error = f"{action.kind} {action.client_order_id}: {exc}"
                 _log.warning(
                     "recovery action failed",
                     action=action.kind,
                     client_order_id=action.client_order_id,
                     error=str(exc),
                 )
-        return errors
+            results.append(action_result(action, started_ns, started, error))
+            if self.startup_phases.observer is not None:
+                self.startup_phases.observer.action_finished(results[-1])
+        return results
 
     # --- reads -----------------------------------------------------------------------
 

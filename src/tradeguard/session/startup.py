@@ -8,19 +8,40 @@ fails raises one ``ExchangeError`` naming the step, the attempts and the last er
 Definite answers are not retried: a refused key cannot become valid by asking again.
 
 The sleep is injected (``StartupRetry.sleep``), so tests retry without waiting.
+
+What ``Session.open`` is doing is told, phase by phase, to an optional
+:class:`StartupObserver` (the runtime's start-up tracker behind ``/api/recovery``):
+:class:`StartupPhases` times each phase and reports its outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from tradeguard.errors import AuthenticationError, ExchangeError
 from tradeguard.logs import get_logger
+from tradeguard.session.recovery import RecoveryAction, RecoveryActionResult
 
-__all__ = ["StartupRetry"]
+if TYPE_CHECKING:
+    from tradeguard.recovery.manager import RecoveryProgress, RecoveryReport
+    from tradeguard.session.reconciling import ReconcileStatus
+    from tradeguard.session.session import StartupReport
+    from tradeguard.session.unknown import ResolveSummary
+
+__all__ = [
+    "PhaseOutcome",
+    "StartupObserver",
+    "StartupPhases",
+    "StartupRetry",
+    "action_result",
+    "describe_reconcile",
+    "describe_resolved",
+]
 
 T = TypeVar("T")
 
@@ -105,3 +126,108 @@ class StartupRetry:
         if not done(result):
             _log.error("start-up exchange step still incomplete", step=step, attempts=self.attempts)
         return result
+
+
+# --- start-up progress: who hears what Session.open is doing ---------------------------
+
+
+class StartupObserver(Protocol):
+    """What hears ``Session.open``'s progress (the runtime's start-up tracker).
+
+    Called on the event loop's thread, except ``on_recovery``: local recovery runs in a
+    worker thread and reports from there.
+    """
+
+    def on_recovery(self, progress: RecoveryProgress) -> None:
+        """Local recovery's progress (its steps; the journal replay's done/total)."""
+
+    def store_recovered(self, report: RecoveryReport) -> None:
+        """Local recovery is done: what it found (before the exchange is asked)."""
+
+    def phase_started(self, name: str) -> None:
+        """Phase ``name`` of opening the session began."""
+
+    def phase_finished(self, name: str, *, outcome: str, detail: str) -> None:
+        """Phase ``name`` ended: ``outcome`` ``ok``, ``incomplete`` or ``failed``."""
+
+    def action_finished(self, result: RecoveryActionResult) -> None:
+        """One recovery action ran (in execution order), with its outcome and time."""
+
+    def session_ready(self, report: StartupReport) -> None:
+        """The session accepts orders: what opening it did."""
+
+
+class StartupPhases:
+    """Times the phases of ``Session.open`` and tells the observer, if there is one.
+
+    ``with phases.phase("reconcile") as phase: ...; phase.finish("incomplete", why)``;
+    a phase left by an exception is reported ``failed`` with the error.
+    """
+
+    def __init__(self, observer: StartupObserver | None = None) -> None:
+        self.observer = observer
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[PhaseOutcome]:
+        """Phase ``name``: started now, finished when the block ends."""
+        outcome = PhaseOutcome()
+        if self.observer is not None:
+            self.observer.phase_started(name)
+        try:
+            yield outcome
+        except BaseException as exc:
+            if self.observer is not None:
+                self.observer.phase_finished(
+                    name, outcome="failed", detail=f"{type(exc).__name__}: {exc}"
+                )
+            raise
+        if self.observer is not None:
+            self.observer.phase_finished(name, outcome=outcome.outcome, detail=outcome.detail)
+
+
+@dataclass
+class PhaseOutcome:
+    """How a phase ended (``ok`` unless the block says otherwise) and in a few words."""
+
+    outcome: str = "ok"
+    detail: str = ""
+
+    def finish(self, outcome: str, detail: str = "") -> None:
+        """Set the outcome and the detail the observer hears."""
+        self.outcome = outcome
+        self.detail = detail
+
+
+def describe_reconcile(status: ReconcileStatus) -> tuple[str, str]:
+    """A start-up reconciliation's outcome (``ok`` or ``incomplete``) and its figures."""
+    figures = (
+        f"{status.discrepancies} discrepancies, {status.flags_raised} flags raised, "
+        f"{status.events_journaled} events journaled"
+    )
+    if status.complete:
+        return "ok", figures
+    return "incomplete", f"{status.error or 'incomplete'}; {figures}"
+
+
+def describe_resolved(summary: ResolveSummary) -> tuple[str, str]:
+    """The UNKNOWN resolution's outcome (``incomplete`` while some stay unknown)."""
+    detail = (
+        f"{len(summary.adopted)} adopted, {len(summary.not_placed)} not placed, "
+        f"{summary.still_unknown} still unknown"
+    )
+    return ("ok" if summary.still_unknown == 0 else "incomplete"), detail
+
+
+def action_result(
+    action: RecoveryAction, started_ns: int, started: float, error: str | None
+) -> RecoveryActionResult:
+    """The result of one recovery action that started at ``started_ns`` (wall) and
+    ``started`` (``time.perf_counter``) and ended now, with ``error`` if it failed."""
+    return RecoveryActionResult(
+        action=action,
+        outcome="failed" if error else "done",
+        error=error,
+        started_ns=started_ns,
+        finished_ns=time.time_ns(),
+        duration_ms=(time.perf_counter() - started) * 1000,
+    )
