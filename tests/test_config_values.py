@@ -116,7 +116,7 @@ def test_nan_backup_interval_does_not_hang_run(tmp_path: Path) -> None:
     config.write_text("[storage]\nbackup_every_seconds = nan\n")
     data = tmp_path / "data"
     proc = subprocess.run(
-        [sys.executable, "-m", "tradeguard", "run", "--config", str(config),
+        [sys.executable, "-m", "tradeguard", "run", "--no-http", "--config", str(config),
          "--data-dir", str(data), "--duration", "5", "--json"],
         capture_output=True, text=True, timeout=120, check=False,
     )

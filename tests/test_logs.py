@@ -71,8 +71,8 @@ def test_api_key_and_secret_never_reach_the_log_at_debug_level(tmp_path: Path) -
         data = tmp_path / "data"
         env = {**os.environ, "TRADEGUARD_API_KEY": API_KEY, "TRADEGUARD_API_SECRET": API_SECRET}
         proc = subprocess.run(
-            [sys.executable, "-m", "tradeguard", "run", "--config", str(toml), "--data-dir",
-             str(data), "--duration", "3", "--json"],
+            [sys.executable, "-m", "tradeguard", "run", "--no-http", "--config", str(toml),
+             "--data-dir", str(data), "--duration", "3", "--json"],
             capture_output=True, text=True, timeout=180, check=False, env=env,
         )
     assert proc.returncode == 0, proc.stderr[-3000:]

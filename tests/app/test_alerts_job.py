@@ -118,7 +118,7 @@ async def test_run_with_an_unset_alert_variable_exits_2_with_one_line(tmp_path: 
     config.write_text('[alerts]\nurls_env = ["TG_ALERT_UNSET_FOR_RUN_TEST"]\n', encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "TG_ALERT_UNSET_FOR_RUN_TEST"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tradeguard", "run", "--config", str(config),
+        sys.executable, "-m", "tradeguard", "run", "--no-http", "--config", str(config),
         "--data-dir", str(tmp_path / "data"),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )

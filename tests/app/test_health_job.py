@@ -17,12 +17,14 @@ from tradeguard.domain.events import HealthChanged
 from tradeguard.health.checks import Check, HealthConfig
 from tradeguard.session import SessionSettings
 from tradeguard.storage.codec import decode_records
+from tradeguard.web.config import HttpSettings
 
 FAST = SessionSettings(poll_interval_seconds=0.1, tick_interval_seconds=0.1)
 
 
 def health_config(tmp_path: Path, **extra: Any) -> Config:
-    """A config whose health rounds run every 0.2 s."""
+    """A config whose health rounds run every 0.2 s (and no dashboard: no fixed port)."""
+    extra.setdefault("http", HttpSettings(enabled=False))
     return Config(
         storage=StorageSettings(
             url=f"sqlite:///{tmp_path / 'data'}", backup_dir=str(tmp_path / "backups")

@@ -16,6 +16,7 @@ from tradeguard.config import Config, ReconcileSettings, StorageSettings
 from tradeguard.errors import StaleEpochError
 from tradeguard.session import SessionSettings
 from tradeguard.storage import open_store
+from tradeguard.web.config import HttpSettings
 
 FAST = SessionSettings(poll_interval_seconds=0.1, tick_interval_seconds=0.1)
 
@@ -28,6 +29,8 @@ def _config(tmp_path: Path, *, backup_every_seconds: float = 86_400.0) -> Config
             backup_dir=str(tmp_path / "backups"),
         ),
         reconcile=ReconcileSettings(interval_seconds=0.2),
+        # The dashboard runs through the whole lifecycle here, on a free port.
+        http=HttpSettings(port=0),
     )
 
 

@@ -40,8 +40,8 @@ def test_recover_and_resolve_refuse_while_the_session_runs(tmp_path: Path) -> No
 
 def test_each_reconciliation_leaves_a_report_in_the_journal(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "tradeguard", "run", "--data-dir", str(tmp_path), "--duration",
-         "2", "--json"], capture_output=True, text=True, timeout=120, check=False)
+        [sys.executable, "-m", "tradeguard", "run", "--no-http", "--data-dir", str(tmp_path),
+         "--duration", "2", "--json"], capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     code, journal = tg_json("journal", "--data-dir", str(tmp_path), "--limit", "100000")
@@ -68,7 +68,8 @@ def test_reconcile_refuses_a_running_session_and_a_fenced_run_stops(tmp_path: Pa
         assert "session is running" in error, error
         assert f"pid {proc.pid}" in error
         second = subprocess.run(
-            [*TRADEGUARD, "run", "--data-dir", str(tmp_path), "--duration", "1", "--json"],
+            [*TRADEGUARD, "run", "--no-http", "--data-dir", str(tmp_path), "--duration", "1",
+             "--json"],
             capture_output=True, text=True, timeout=120, check=False)
         assert second.returncode == 2, second.stdout + second.stderr
         assert "session is running" in json.loads(second.stdout)["error"]

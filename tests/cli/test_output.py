@@ -200,7 +200,8 @@ def test_journal_table_keeps_client_order_ids_whole_at_80_columns(demo_store: Pa
 
 
 def test_run_summary_is_one_line_of_its_own_off_a_terminal(tmp_path: Path) -> None:
-    proc = tg("run", "--data-dir", str(tmp_path / "data"), "--duration", "3", columns=80)
+    proc = tg("run", "--http", "127.0.0.1:0", "--data-dir", str(tmp_path / "data"),
+              "--duration", "3", columns=80)
     assert proc.returncode == 0, proc.stderr
     summary = [line for line in proc.stdout.splitlines() if "stopped cleanly" in line]
     assert len(summary) == 1, proc.stdout

@@ -97,7 +97,8 @@ def test_every_store_command_uses_the_directory_the_path_names(tmp_path: Path, f
     expected = where(TAG, cwd, home, tmp_path)
     root_before = _root_names()
 
-    code, out = tradeguard(cwd, home, "run", "--duration", "1", "--json", "--data-dir", arg)
+    code, out = tradeguard(cwd, home, "run", "--no-http", "--duration", "1", "--json",
+                           "--data-dir", arg)
     assert code == 0, out
     assert (expected / "tradeguard.db").is_file()
     assert (expected / "logs" / "tradeguard.log").is_file()
@@ -140,7 +141,8 @@ def test_relative_store_url_in_the_config_and_backup_dir_with_tilde(tmp_path: Pa
     (cwd / "tg.toml").write_text(
         f'[storage]\nurl = "sqlite:///{TAG} cfg data"\nbackup_dir = "~/{TAG}-backups"\n'
     )
-    code, out = tradeguard(cwd, home, "run", "--duration", "1", "--json", "--config", "tg.toml")
+    code, out = tradeguard(cwd, home, "run", "--no-http", "--duration", "1", "--json",
+                           "--config", "tg.toml")
     assert code == 0, out
     data = cwd / f"{TAG} cfg data"
     assert (data / "tradeguard.db").is_file()

@@ -80,8 +80,8 @@ def test_sigkill_is_recovered_on_the_next_start(tmp_path: Path) -> None:
 
 
 def run_proc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*TRADEGUARD, "run", "--duration", "2", *args], capture_output=True,
-                          text=True, timeout=120, check=False, cwd=cwd)
+    return subprocess.run([*TRADEGUARD, "run", "--no-http", "--duration", "2", *args],
+                          capture_output=True, text=True, timeout=120, check=False, cwd=cwd)
 
 
 def test_run_on_a_regular_file_is_one_line_error(tmp_path: Path) -> None:
@@ -200,7 +200,7 @@ def test_status_while_running_after_kill_and_after_recover(tmp_path: Path) -> No
 
 def test_run_banner_names_a_crash_that_recover_already_handled(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    proc = subprocess.Popen([*TRADEGUARD, "run", "--data-dir", str(data), "--json"],
+    proc = subprocess.Popen([*TRADEGUARD, "run", "--no-http", "--data-dir", str(data), "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         log = data / "logs" / "tradeguard.log"

@@ -32,7 +32,7 @@ GRID_QUOTES = 6
 
 def start_run(data_dir: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*TRADEGUARD, "run", "--data-dir", str(data_dir), "--json", *args],
+        [*TRADEGUARD, "run", "--no-http", "--data-dir", str(data_dir), "--json", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -178,8 +178,8 @@ def test_a_failed_store_stops_the_run_with_one_clear_error(tmp_path: Path) -> No
     # The exchange lives outside the faulted process: only the store's syncs fail.
     with SimulatorThread(SimulatorConfig(seed=3)) as sim:
         proc = subprocess.Popen(
-            [FIU_RUN, "-x", "-f", ctrl, *TRADEGUARD, "run", "--data-dir", str(data_dir),
-             "--exchange-url", sim.url],
+            [FIU_RUN, "-x", "-f", ctrl, *TRADEGUARD, "run", "--no-http", "--data-dir",
+             str(data_dir), "--exchange-url", sim.url],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
@@ -210,8 +210,8 @@ def test_a_failed_store_stops_the_run_with_one_clear_error(tmp_path: Path) -> No
         assert acknowledged
         # Restarted without the fault, the run recovers and trades again.
         again = subprocess.run(
-            [*TRADEGUARD, "run", "--data-dir", str(data_dir), "--exchange-url", sim.url,
-             "--duration", "1", "--json"],
+            [*TRADEGUARD, "run", "--no-http", "--data-dir", str(data_dir), "--exchange-url",
+             sim.url, "--duration", "1", "--json"],
             capture_output=True, text=True, timeout=120, check=False)
         assert again.returncode == 0, again.stderr
         assert json.loads(again.stdout)["startup"]["unclean_shutdown"] is True

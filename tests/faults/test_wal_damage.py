@@ -246,7 +246,8 @@ def _assert_every_command_refuses(data: Path, needle: str) -> None:
         assert out["error_type"] == "StoreDamagedError", (command, out)
         assert needle in out["error"], (command, out)
     proc = subprocess.run(
-        [PYTHON, "-m", "tradeguard", "run", "--data-dir", str(data), "--duration", "1"],
+        [PYTHON, "-m", "tradeguard", "run", "--no-http", "--data-dir", str(data), "--duration",
+         "1"],
         capture_output=True,
         text=True,
         timeout=120,

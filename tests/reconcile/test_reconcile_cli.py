@@ -189,7 +189,7 @@ def test_reconcile_names_an_http_404_without_pasting_the_page(
 def test_a_bad_exchange_url_flag_is_refused_before_anything_is_written(
     tmp_path: Path, command: str, url: str
 ) -> None:
-    extra = ["--duration", "1"] if command == "run" else []
+    extra = ["--duration", "1", "--no-http"] if command == "run" else []
     result = _cli(command, "--data-dir", "data", "--exchange-url", url, *extra, cwd=tmp_path)
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()

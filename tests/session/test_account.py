@@ -156,9 +156,9 @@ async def test_run_against_another_account_is_refused_until_adopted(
     env = {**os.environ, "TRADEGUARD_API_KEY": BOB[0], "TRADEGUARD_API_SECRET": BOB[1]}
 
     def run(*extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*TRADEGUARD, "run", "--config", str(config_file), "--duration",
-                               "1", "--json", *extra], capture_output=True, text=True, env=env,
-                              timeout=120, check=False)
+        return subprocess.run([*TRADEGUARD, "run", "--no-http", "--config", str(config_file),
+                               "--duration", "1", "--json", *extra], capture_output=True,
+                              text=True, env=env, timeout=120, check=False)
 
     refused = run()
     assert refused.returncode == 2, refused.stdout + refused.stderr

@@ -24,6 +24,7 @@ from tradeguard.reconcile.discrepancies import BalanceMismatch
 from tradeguard.session import Session, SessionSettings
 from tradeguard.storage import open_store
 from tradeguard.storage.codec import decode_records
+from tradeguard.web.config import HttpSettings
 
 SETTINGS = SessionSettings(symbols=("BTC/USDT", "ETH/USDT"), unknown_grace_seconds=0)
 MARKS = {"BTC/USDT": Decimal(60000), "ETH/USDT": Decimal(3000)}
@@ -110,6 +111,7 @@ async def test_the_demo_grid_reconciles_without_balance_discrepancies(tmp_path: 
             backup_dir=str(tmp_path / "backups"),
         ),
         reconcile=ReconcileSettings(interval_seconds=0.5),
+        http=HttpSettings(enabled=False),  # `make run` serves 127.0.0.1:8765; tests must not
     )
     settings = SessionSettings(poll_interval_seconds=0.2, tick_interval_seconds=0.2)
     summary = await trade_cmd.run_trading(

@@ -16,6 +16,7 @@ from tradeguard.config import Config, StorageSettings
 from tradeguard.domain import FlagRaised, FlagSeverity
 from tradeguard.domain.ids import FlagId, Symbol
 from tradeguard.session import SessionSettings
+from tradeguard.web.config import HttpSettings
 
 
 def _config(tmp_path: Path) -> Config:
@@ -24,7 +25,8 @@ def _config(tmp_path: Path) -> Config:
             url=f"sqlite:///{tmp_path / 'data'}",
             backup_every_seconds=86_400.0,
             backup_dir=str(tmp_path / "backups"),
-        )
+        ),
+        http=HttpSettings(port=0),  # never the fixed default port in tests
     )
 
 
@@ -36,6 +38,7 @@ async def test_run_trading_runs_the_grid_on_the_builtin_simulator(tmp_path: Path
     )
     assert summary["exchange"].startswith("built-in simulator at http://127.0.0.1:")
     assert summary["stopped_by_signal"] is False
+    assert summary["dashboard"].startswith("http://127.0.0.1:")
     assert summary["orders"] >= 6  # the first tick quotes 3 levels a side
     assert summary["unresolved"] == 0
     assert summary["startup"].reconcile.complete

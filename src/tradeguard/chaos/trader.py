@@ -199,6 +199,7 @@ async def _trade(data_dir: Path, exchange_url: str, prefix: str) -> None:
     from tradeguard.app.runtime import Runtime
     from tradeguard.config import Config, ReconcileSettings, StorageSettings, StrategySettings
     from tradeguard.storage.url import store_url_for_dir
+    from tradeguard.web.config import HttpSettings
 
     config = Config(
         storage=StorageSettings(
@@ -215,6 +216,10 @@ async def _trade(data_dir: Path, exchange_url: str, prefix: str) -> None:
         exchange_url=exchange_url,
         settings=chaos_settings(prefix),
         backup_dir=data_dir / "backups",
+        # No dashboard: the harness reads the store, never the page, and SIGKILLs the
+        # trader over and over; a port would only slow each start and could collide
+        # (parallel test workers, a developer's `make run` on the default port).
+        http=HttpSettings(enabled=False),
     ) as runtime:
         await runtime.wait()
     runtime.raise_for_failure()
