@@ -41,7 +41,9 @@ __all__ = [
     "StoreFailedError",
     "StoreNotFoundError",
     "TradeguardError",
+    "TradingPausedError",
     "UnsupportedVersionError",
+    "UpstreamFailedError",
 ]
 
 
@@ -71,6 +73,13 @@ class OrderBlockedError(DomainError):
     """An open manual-intervention flag blocks new orders on the symbol (or the session).
 
     The message names the flag(s) and the actions that resolve them.
+    """
+
+
+class TradingPausedError(OrderBlockedError):
+    """A person paused new orders on the running service (cancels still go out).
+
+    The message says who paused, since when, and how to resume.
     """
 
 
@@ -256,6 +265,13 @@ class ConflictError(ServiceRequestError):
     (HTTP 409)."""
 
     http_status = 409
+
+
+class UpstreamFailedError(ServiceRequestError):
+    """The service carried the request to the exchange, which failed or did not answer
+    (HTTP 502); nothing was resolved beyond what the message says."""
+
+    http_status = 502
 
 
 class ServiceStartingError(ServiceRequestError):

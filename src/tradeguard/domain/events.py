@@ -37,6 +37,7 @@ __all__ = [
     "FlagResolved",
     "HealthChanged",
     "InstrumentRegistered",
+    "OperatorRequested",
     "OrderAcknowledged",
     "OrderCanceled",
     "OrderExpired",
@@ -51,6 +52,8 @@ __all__ = [
     "SessionStarted",
     "SessionStopped",
     "TradeCursorAdvanced",
+    "TradingPaused",
+    "TradingResumed",
 ]
 
 
@@ -288,12 +291,50 @@ class FlagRaised(Event, frozen=True, kw_only=True, tag="flag_raised"):
 
 
 class FlagResolved(Event, frozen=True, kw_only=True, tag="flag_resolved"):
-    """A person resolved the flag with one of its allowed actions."""
+    """A person resolved the flag with one of its allowed actions.
 
-    schema_version: ClassVar[int] = 1
+    ``by`` is who: the name of the API token (``[http] token_name``), ``cli`` for
+    ``tradeguard resolve`` on a stopped session; never a credential. Version 2
+    (current) added it; a v1 record is upcast with ``by`` empty (not recorded).
+    """
+
+    schema_version: ClassVar[int] = 2
     flag_id: FlagId
     action: str
     note: str = ""
+    by: str = ""
+
+
+class TradingPaused(Event, frozen=True, kw_only=True, tag="trading_paused"):
+    """A person stopped new orders (``by``: the API token's name; ``note``: why).
+
+    Until ``trading_resumed`` every new order is refused before anything is journaled
+    or sent; cancels, fills, reconciliation and flag actions go on. Journaled, so a
+    restart stays paused.
+    """
+
+    schema_version: ClassVar[int] = 1
+    by: str
+    note: str = ""
+
+
+class TradingResumed(Event, frozen=True, kw_only=True, tag="trading_resumed"):
+    """A person allowed new orders again after ``trading_paused``."""
+
+    schema_version: ClassVar[int] = 1
+    by: str
+    note: str = ""
+
+
+class OperatorRequested(Event, frozen=True, kw_only=True, tag="operator_requested"):
+    """A person asked the running service to do ``request`` (``reconcile``), journaled
+    before it runs, so the journal shows who asked for what follows. No trading effect.
+    """
+
+    schema_version: ClassVar[int] = 1
+    by: str
+    request: str
+    detail: str = ""
 
 
 class ReconciliationReported(Event, frozen=True, kw_only=True, tag="reconciliation_reported"):
@@ -402,6 +443,9 @@ AnyEvent = (
     | TradeCursorAdvanced
     | FlagRaised
     | FlagResolved
+    | TradingPaused
+    | TradingResumed
+    | OperatorRequested
     | ReconciliationReported
     | AccountBound
     | AlertSent
@@ -431,6 +475,9 @@ _CONCRETE: tuple[type[Event], ...] = (
     TradeCursorAdvanced,
     FlagRaised,
     FlagResolved,
+    TradingPaused,
+    TradingResumed,
+    OperatorRequested,
     ReconciliationReported,
     AccountBound,
     AlertSent,

@@ -31,7 +31,8 @@ out is not offered)."""
 
 
 class Flag(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """A raised flag and, once resolved, the action a person chose and their note."""
+    """A raised flag and, once resolved, the action a person chose, their note and who
+    they were (``resolved_by``: empty when a v1 record did not say)."""
 
     flag_id: FlagId
     severity: FlagSeverity
@@ -44,6 +45,7 @@ class Flag(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     resolved_ns: int | None = None
     resolution_action: str | None = None
     resolution_note: str | None = None
+    resolved_by: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -85,6 +87,7 @@ def resolve_flag(flag: Flag, event: FlagResolved) -> Flag:
         resolved_ns=event.ts_ns,
         resolution_action=event.action,
         resolution_note=event.note,
+        resolved_by=event.by,
     )
 
 

@@ -27,6 +27,7 @@ from tradeguard.domain.events import (
     FlagResolved,
     HealthChanged,
     InstrumentRegistered,
+    OperatorRequested,
     OrderAcknowledged,
     OrderCanceled,
     OrderExpired,
@@ -41,6 +42,8 @@ from tradeguard.domain.events import (
     SessionStarted,
     SessionStopped,
     TradeCursorAdvanced,
+    TradingPaused,
+    TradingResumed,
 )
 from tradeguard.domain.flags import new_flag, resolve_flag
 from tradeguard.domain.instruments import Instrument
@@ -58,6 +61,7 @@ from tradeguard.domain.orders import (
     reject,
     request_cancel,
 )
+from tradeguard.domain.pause import Pause
 from tradeguard.domain.positions import apply_fill_in_context, correct_position, flat_position
 from tradeguard.errors import DomainError, InvalidTransitionError
 
@@ -257,6 +261,25 @@ def _flag_resolved(state: SessionState, e: FlagResolved) -> None:
     state.flags[e.flag_id] = resolve_flag(flag, e)
 
 
+def _trading_paused(state: SessionState, e: TradingPaused) -> None:
+    if state.paused is not None:
+        raise DomainError(
+            f"trading_paused: new orders are already paused (by {state.paused.by!r})"
+        )
+    state.paused = Pause(since_ns=e.ts_ns, by=e.by, note=e.note)
+
+
+def _trading_resumed(state: SessionState, e: TradingResumed) -> None:
+    if state.paused is None:
+        raise DomainError("trading_resumed: new orders are not paused")
+    state.paused = None
+
+
+def _operator_requested(state: SessionState, e: OperatorRequested) -> None:
+    # A record of who asked for what follows it; the action's own events change state.
+    del state, e
+
+
 def _reconciliation_reported(state: SessionState, e: ReconciliationReported) -> None:
     # A record of what a run checked and did; its corrections are events of their own.
     del state, e
@@ -305,6 +328,9 @@ HANDLERS: dict[type[Event], Callable[[SessionState, Any], None]] = {
     TradeCursorAdvanced: _trade_cursor_advanced,
     FlagRaised: _flag_raised,
     FlagResolved: _flag_resolved,
+    TradingPaused: _trading_paused,
+    TradingResumed: _trading_resumed,
+    OperatorRequested: _operator_requested,
     ReconciliationReported: _reconciliation_reported,
     AccountBound: _account_bound,
     AlertSent: _alert_delivered,

@@ -26,6 +26,7 @@ from tradeguard.domain.handlers import HANDLERS
 from tradeguard.domain.ids import Asset, ClientOrderId, ExchangeOrderId, FlagId, Symbol, TradeId
 from tradeguard.domain.instruments import Instrument
 from tradeguard.domain.orders import OPEN_STATUSES, TERMINAL_STATUSES, Order
+from tradeguard.domain.pause import Pause
 from tradeguard.domain.positions import DECIMAL_CONTEXT, Position, flat_position
 from tradeguard.domain.retention import RetentionPolicy
 from tradeguard.errors import DomainError
@@ -76,6 +77,7 @@ class SessionState:
         "last_seq",
         "order_trades",
         "orders",
+        "paused",
         "positions",
         "retention",
         "retired_orders",
@@ -93,6 +95,8 @@ class SessionState:
         self.running = False
         # (exchange id, account fingerprint) the session is bound to (``AccountBound``).
         self.account: tuple[str, str] | None = None
+        # New orders refused since a person paused them (``TradingPaused``), or None.
+        self.paused: Pause | None = None
         self.last_seq = 0
         self.instruments: dict[Symbol, Instrument] = {}
         self.orders: dict[ClientOrderId, Order] = {}
@@ -219,6 +223,7 @@ class SessionState:
         other.run_id = self.run_id
         other.running = self.running
         other.account = self.account
+        other.paused = self.paused
         other.last_seq = self.last_seq
         other.instruments = dict(self.instruments)
         other.orders = dict(self.orders)
@@ -272,6 +277,7 @@ class SessionState:
             self.run_id,
             self.running,
             self.account,
+            self.paused,
             self.last_seq,
             self.instruments,
             self.orders,

@@ -79,8 +79,11 @@ def needs_exchange(kind: str, action: str) -> bool:
     return (kind, action) in EXCHANGE_ACTIONS
 
 
-def flag_resolution(state: SessionState, flag_id: str, action: str, note: str = "") -> FlagResolved:
-    """The ``FlagResolved`` event for resolving ``flag_id`` with ``action``, validated.
+def flag_resolution(
+    state: SessionState, flag_id: str, action: str, note: str = "", *, by: str = ""
+) -> FlagResolved:
+    """The ``FlagResolved`` event for resolving ``flag_id`` with ``action``, validated
+    (``by``: who, journaled with it).
 
     Raises ``DomainError`` naming the flag's allowed actions when the flag is unknown,
     already resolved, or ``action`` is not one it offers.
@@ -96,7 +99,9 @@ def flag_resolution(state: SessionState, flag_id: str, action: str, note: str = 
             f"flag {flag_id!r} cannot be resolved with {action!r}; "
             f"allowed: {', '.join(flag.actions)}"
         )
-    return FlagResolved(ts_ns=time.time_ns(), flag_id=FlagId(flag_id), action=action, note=note)
+    return FlagResolved(
+        ts_ns=time.time_ns(), flag_id=FlagId(flag_id), action=action, note=note, by=by
+    )
 
 
 def _subject(flag: Flag) -> str:
@@ -118,8 +123,9 @@ async def carry_out_flag_action(
     note: str = "",
     *,
     in_flight: MutableSet[str] | None = None,
+    by: str = "",
 ) -> FlagActionResult:
-    """Carry out ``action`` on flag ``flag_id``, then journal the resolution.
+    """Carry out ``action`` on flag ``flag_id``, then journal the resolution (``by``: who).
 
     ``gateway`` None: an action that needs the exchange is refused (``ExchangeError``,
     nothing journaled). A step that fails raises and leaves the flag open; what was
@@ -155,10 +161,10 @@ async def carry_out_flag_action(
         effects.extend(await _accept_position(service, gateway, flag, steps))
     else:
         steps.append(f"{action}: journal only (no exchange effect)")
-    effects.append(flag_resolution(service.state, flag_id, action, note))
+    effects.append(flag_resolution(service.state, flag_id, action, note, by=by))
     await service.append(effects)
     steps.append(f"flag {flag_id} resolved with {action!r}")
-    _log.info("flag resolved", flag_id=flag_id, action=action, steps=steps)
+    _log.info("flag resolved", flag_id=flag_id, action=action, by=by, steps=steps)
     return FlagActionResult(flag=service.state.flags[FlagId(flag_id)], steps=tuple(steps))
 
 

@@ -41,6 +41,7 @@ from tradeguard.errors import (
     OrderBlockedError,
     OrderNotFoundError,
     RateLimitedError,
+    TradingPausedError,
 )
 from tradeguard.exchange.gateway import ExchangeGateway
 from tradeguard.exchange.reports import OrderReport
@@ -104,6 +105,17 @@ class OrderSender:
         self.in_flight = in_flight
         self._on_fill_hint = on_fill_hint or (lambda symbol: None)
 
+    def _check_not_paused(self) -> None:
+        paused = self.service.state.paused
+        if paused is None:
+            return
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(paused.since_ns / 1e9))
+        why = f" ({paused.note})" if paused.note else ""
+        raise TradingPausedError(
+            f"new orders are paused by {paused.by} since {since}{why}; cancels still go "
+            "out; resume on the dashboard or with POST /api/resume"
+        )
+
     def _check_not_blocked(self, symbol: str) -> None:
         state = self.service.state
         if not state.is_blocked(symbol):
@@ -135,10 +147,12 @@ class OrderSender:
 
         ``trigger_price`` is the stop price of a stop or take-profit ``order_type``.
 
-        Raises ``OrderBlockedError`` (nothing journaled) while a flag blocks ``symbol``,
-        and ``DomainError`` for an intent that does not fit (unknown symbol, bad amount).
+        Raises ``TradingPausedError`` (nothing journaled) while a person paused new
+        orders, ``OrderBlockedError`` while a flag blocks ``symbol``, and ``DomainError``
+        for an intent that does not fit (unknown symbol, bad amount).
         Exchange errors do not propagate: they are the order's outcome.
         """
+        self._check_not_paused()
         self._check_not_blocked(symbol)
         state = self.service.state
         instrument = state.instruments.get(Symbol(symbol))

@@ -43,7 +43,11 @@ from tradeguard.logs import get_logger
 from tradeguard.session.account import bind_account
 from tradeguard.session.config import SessionSettings, store_tag
 from tradeguard.session.exchange_status import ExchangeStatus, TrackedGateway
-from tradeguard.session.flag_actions import carry_out_flag_action, flag_resolution
+from tradeguard.session.flag_actions import (
+    FlagActionResult,
+    carry_out_flag_action,
+    flag_resolution,
+)
 from tradeguard.session.ingest import ingest_fills, poll_order_status
 from tradeguard.session.orders import OrderSender
 from tradeguard.session.ports import JobRecorder, SessionJournalPort, describe_store_failure
@@ -452,18 +456,27 @@ class Session:
         self._check_open()
         return await self.sender.cancel(client_order_id)
 
-    async def resolve_flag(self, flag_id: str, action: str, note: str = "") -> Flag:
+    async def resolve_flag(
+        self, flag_id: str, action: str, note: str = "", *, by: str = ""
+    ) -> Flag:
         """Resolve a flag with one of its actions: carried out first, then journaled.
 
         An action on the exchange (cancel, adopt, ...) goes through this session's
         gateway (see ``session.flag_actions``); if it fails the flag stays open.
+        ``by`` is who asked (journaled with the resolution).
         """
+        return (await self.resolve_flag_steps(flag_id, action, note, by=by)).flag
+
+    async def resolve_flag_steps(
+        self, flag_id: str, action: str, note: str = "", *, by: str = ""
+    ) -> FlagActionResult:
+        """``resolve_flag``, returning what it did step by step as well."""
         self._check_open()
         async with self._maintenance:
-            result = await carry_out_flag_action(
-                self.service, self.gateway, flag_id, action, note, in_flight=self.in_flight
+            return await carry_out_flag_action(
+                self.service, self.gateway, flag_id, action, note, in_flight=self.in_flight,
+                by=by,
             )
-        return result.flag
 
     async def _register_symbol(self, symbol: str) -> None:
         if Symbol(symbol) in self.state.instruments:
@@ -535,8 +548,11 @@ class Session:
             unknown_grace_ns=int(self.settings.unknown_grace_seconds * 1_000_000_000),
         )
 
-    async def reconcile_now(self) -> ReconcileStatus:
-        """One reconciliation against the exchange, now."""
+    async def reconcile_now(self, *, poll_first: bool = False) -> ReconcileStatus:
+        """One reconciliation against the exchange, now (``poll_first``: after taking in
+        the trades the poller has not reached yet, as the periodic runs do)."""
+        if poll_first:
+            return await self._periodic_reconcile()
         async with self._maintenance:
             self.last_reconcile = await self._reconcile()
             return self.last_reconcile

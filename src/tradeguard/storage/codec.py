@@ -11,6 +11,8 @@ Shipped changes: ``fill_recorded`` v1 stored ``qty`` and a fee string such as
 ``"0.0012 BNB"``; v2 stores ``amount``, ``fee`` and ``fee_asset``. ``order_intended``
 and ``external_order_adopted`` v2 (and snapshot v3, whose orders carry it) added the
 trigger price of stop and take-profit orders; older records had none.
+``flag_resolved`` v2 added who resolved it (``by``; v1: not recorded). Snapshot v5
+holds the pause of new orders (``paused``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from tradeguard.domain.flags import Flag
 from tradeguard.domain.ids import ClientOrderId, Symbol, TradeId
 from tradeguard.domain.instruments import Instrument
 from tradeguard.domain.orders import TERMINAL_STATUSES, Order
+from tradeguard.domain.pause import Pause
 from tradeguard.domain.positions import Position
 from tradeguard.domain.retention import RetentionPolicy
 from tradeguard.domain.state import SessionState
@@ -58,10 +61,12 @@ __all__ = [
     "register_snapshot_upcaster",
     "register_upcaster",
     "upcast_fill_recorded_v1_v2",
+    "upcast_flag_resolved_v1_v2",
     "upcast_no_trigger_v1_v2",
     "upcast_snapshot_v1_v2",
     "upcast_snapshot_v2_v3",
     "upcast_snapshot_v3_v4",
+    "upcast_snapshot_v4_v5",
 ]
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -73,9 +78,10 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 SNAPSHOT_UPCASTERS: dict[int, Upcaster] = {}
 """from_version -> function turning a snapshot dict of that version into the next's."""
 
-SNAPSHOT_VERSION: Final = 4
+SNAPSHOT_VERSION: Final = 5
 """Version of the snapshot layout this build writes (2: retention, trade owners;
-3: orders carry a trigger price; 4: the exchange account the session is bound to)."""
+3: orders carry a trigger price; 4: the exchange account the session is bound to;
+5: the pause of new orders)."""
 
 _encoder = msgspec.msgpack.Encoder()  # Decimal -> str is msgspec's default
 _dict_decoder = msgspec.msgpack.Decoder(dict[str, Any])
@@ -253,6 +259,15 @@ def upcast_no_trigger_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {"trigger_price": None, **data}
 
 
+# --- flag_resolved v1 -> v2 ----------------------------------------------------------
+
+
+@register_upcaster("flag_resolved", 1)
+def upcast_flag_resolved_v1_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """``flag_resolved`` v1 -> v2: ``by`` (who resolved it) empty: v1 did not record it."""
+    return {"by": "", **data}
+
+
 def encode_event_v1_for_fixture(event: FillRecorded) -> NewRecord:
     """Write ``event`` in the old v1 layout of ``fill_recorded``.
 
@@ -268,6 +283,12 @@ def encode_event_v1_for_fixture(event: FillRecorded) -> NewRecord:
 
 
 # --- snapshots -----------------------------------------------------------------------
+
+
+@register_snapshot_upcaster(4)
+def upcast_snapshot_v4_v5(data: dict[str, Any]) -> dict[str, Any]:
+    """Snapshot v4 -> v5: ``paused`` (none: v4 knew no pause of new orders)."""
+    return {**data, "paused": None}
 
 
 @register_snapshot_upcaster(3)
@@ -302,6 +323,7 @@ class StateSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     order_trades: dict[ClientOrderId, list[TradeId]]
     external_trades: list[tuple[Symbol, TradeId]]
     account: tuple[str, str] | None = None
+    paused: Pause | None = None
 
 
 class _SnapshotOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -325,6 +347,7 @@ class _SnapshotOut(msgspec.Struct, frozen=True, kw_only=True):
     order_trades: dict[ClientOrderId, list[TradeId]]
     external_trades: list[tuple[Symbol, TradeId]]
     account: tuple[str, str] | None = None
+    paused: Pause | None = None
 
 
 _snapshot_decoder = msgspec.msgpack.Decoder(StateSnapshot)
@@ -389,6 +412,7 @@ def encode_state(state: SessionState) -> tuple[int, bytes]:
         order_trades=state.order_trades,
         external_trades=list(state.external_trades),
         account=state.account,
+        paused=state.paused,
     )
     return SNAPSHOT_VERSION, _encoder.encode(snapshot)
 
@@ -440,6 +464,7 @@ def _state_from(snapshot: StateSnapshot) -> SessionState:
     state.order_trades = snapshot.order_trades
     state.external_trades = deque(snapshot.external_trades)
     state.account = snapshot.account
+    state.paused = snapshot.paused
     if len(state.orders) != len(snapshot.orders) or len(state.closed_orders) != len(
         snapshot.closed_orders
     ):
