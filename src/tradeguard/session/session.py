@@ -64,7 +64,7 @@ from tradeguard.session.startup import (
     StartupRetry,
     action_result,
     describe_reconcile,
-    describe_resolved,
+    describe_unknown,
 )
 from tradeguard.session.unknown import ResolveSummary, UnknownResolver
 from tradeguard.strategies.base import Strategy
@@ -295,9 +295,9 @@ class Session:
                     "reconciliation", self._reconcile, lambda status: status.complete
                 )
                 phase.finish(*describe_reconcile(self.last_reconcile))
-            with phases.phase("resolve unknown") as phase:
+            with phases.phase("resolve unknown", total=len(unresolved)) as phase:
                 resolved = await self.resolver.resolve(force=True)
-                phase.finish(*describe_resolved(resolved))
+                phase.finish(*describe_unknown(unresolved, self.state))
             with phases.phase("replay fills") as phase:
                 await self._poll_all()
                 phase.finish("ok", f"{self.state.fills_recorded - trades_before} fills")
@@ -313,11 +313,11 @@ class Session:
             build_recovery_actions(self.state, not_placed, decide),
             self.settings.recovery_priority,
         )
-        with phases.phase("recovery actions") as phase:
+        with phases.phase("recovery actions", total=len(actions)) as phase:
             results = await self._execute_recovery(actions)
             errors = [r.error for r in results if r.error is not None]
             phase.finish(
-                "failed" if errors else "ok",
+                "incomplete" if errors else "ok",
                 f"{len(results) - len(errors)} done, {len(errors)} failed",
             )
         rec = self.service.recovery

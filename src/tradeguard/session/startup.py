@@ -19,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from tradeguard.domain.enums import OrderStatus
+from tradeguard.domain.state import SessionState
 from tradeguard.errors import AuthenticationError, ExchangeError
 from tradeguard.logs import get_logger
 from tradeguard.session.recovery import RecoveryAction, RecoveryActionResult
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
     from tradeguard.recovery.manager import RecoveryProgress, RecoveryReport
     from tradeguard.session.reconciling import ReconcileStatus
     from tradeguard.session.session import StartupReport
-    from tradeguard.session.unknown import ResolveSummary
 
 __all__ = [
     "PhaseOutcome",
@@ -40,12 +41,14 @@ __all__ = [
     "StartupRetry",
     "action_result",
     "describe_reconcile",
-    "describe_resolved",
+    "describe_unknown",
 ]
 
 T = TypeVar("T")
 
 _log = get_logger("tradeguard.session.startup")
+
+_UNRESOLVED = frozenset({OrderStatus.UNKNOWN, OrderStatus.PENDING_SUBMIT})
 
 # Answers that asking again cannot change.
 _DEFINITE: tuple[type[ExchangeError], ...] = (AuthenticationError,)
@@ -144,11 +147,13 @@ class StartupObserver(Protocol):
     def store_recovered(self, report: RecoveryReport) -> None:
         """Local recovery is done: what it found (before the exchange is asked)."""
 
-    def phase_started(self, name: str) -> None:
-        """Phase ``name`` of opening the session began."""
+    def phase_started(self, name: str, *, total: int | None = None) -> None:
+        """Phase ``name`` of opening the session began (``total`` items, if counted)."""
 
     def phase_finished(self, name: str, *, outcome: str, detail: str) -> None:
-        """Phase ``name`` ended: ``outcome`` ``ok``, ``incomplete`` or ``failed``."""
+        """Phase ``name`` ended: ``outcome`` ``ok``, ``incomplete`` (done, not all of it:
+        a reconciliation that could not check everything, orders still UNKNOWN, a
+        recovery action that failed) or ``failed`` (it raised: opening fails)."""
 
     def action_finished(self, result: RecoveryActionResult) -> None:
         """One recovery action ran (in execution order), with its outcome and time."""
@@ -168,11 +173,11 @@ class StartupPhases:
         self.observer = observer
 
     @contextlib.contextmanager
-    def phase(self, name: str) -> Iterator[PhaseOutcome]:
-        """Phase ``name``: started now, finished when the block ends."""
+    def phase(self, name: str, *, total: int | None = None) -> Iterator[PhaseOutcome]:
+        """Phase ``name`` (of ``total`` items): started now, finished when the block ends."""
         outcome = PhaseOutcome()
         if self.observer is not None:
-            self.observer.phase_started(name)
+            self.observer.phase_started(name, total=total)
         try:
             yield outcome
         except BaseException as exc:
@@ -209,13 +214,17 @@ def describe_reconcile(status: ReconcileStatus) -> tuple[str, str]:
     return "incomplete", f"{status.error or 'incomplete'}; {figures}"
 
 
-def describe_resolved(summary: ResolveSummary) -> tuple[str, str]:
-    """The UNKNOWN resolution's outcome (``incomplete`` while some stay unknown)."""
+def describe_unknown(unresolved: Sequence[str], state: SessionState) -> tuple[str, str]:
+    """How the orders unresolved at start ended up (``incomplete`` while some stay so),
+    measured on the state: reconciliation may have settled some before the resolver."""
+    orders = [state.order(cid) for cid in unresolved]
+    not_placed = sum(1 for o in orders if o is not None and o.status is OrderStatus.NOT_PLACED)
+    still = sum(1 for o in orders if o is not None and o.status in _UNRESOLVED)
     detail = (
-        f"{len(summary.adopted)} adopted, {len(summary.not_placed)} not placed, "
-        f"{summary.still_unknown} still unknown"
+        f"{len(orders)} unresolved at start: {len(orders) - not_placed - still} found on "
+        f"the exchange, {not_placed} not placed, {still} still unknown"
     )
-    return ("ok" if summary.still_unknown == 0 else "incomplete"), detail
+    return ("ok" if still == 0 else "incomplete"), detail
 
 
 def action_result(
