@@ -291,6 +291,7 @@ class Runtime:
             adopt_account=self._adopt_account,
             service=self._service,
             jobs=self.jobs,
+            progress=self.startup_progress,
         )
 
     async def _start_watchers(self) -> None:
