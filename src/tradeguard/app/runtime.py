@@ -63,8 +63,11 @@ EXIT_FAILED = 2
 """Exit code of a run that stopped because it was fenced or its store failed (the
 command line's exit code for every tradeguard error)."""
 
-SESSION_JOBS = ("fills", "reconcile", "unknown", "strategy", "backup", "health", "alerts")
-"""The jobs every running service has (``strategy`` only with a strategy)."""
+SESSION_JOBS = (
+    "fills", "reconcile", "unknown", "strategy", "backup", "health", "alerts", "marks",
+)
+"""The jobs every running service has (``strategy`` only with a strategy; ``marks``
+refreshes the dashboard's mark prices and samples its charts)."""
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -307,6 +310,8 @@ class Runtime:
         interval = self.config.health.interval_seconds
         self._start_job("health", self._health.run, interval)
         self._start_job("alerts", self._alerts.run, min(interval, 5.0))
+        for name, (run, every_s) in self.view.read_jobs().items():
+            self._start_job(name, run, every_s)
 
     def request_stop(self) -> None:
         """Ask for a clean stop (what SIGINT and SIGTERM do); ``wait`` returns."""

@@ -1,15 +1,175 @@
-"""The read endpoints (JSON) and the live event stream. (Skeleton: filled in next.)"""
+"""The read endpoints (JSON, ``GET`` only) and the live event stream (SSE).
+
+| endpoint | returns |
+| --- | --- |
+| ``/api/status`` | ``tradeguard status --json``, plus run, leader, pause, exchange, jobs |
+| ``/api/health`` | the latest health round: ``status`` and ``checks`` |
+| ``/api/orders?status=&symbol=`` | orders, newest first (``status``: ``open`` or a status) |
+| ``/api/positions`` | positions with the mark price and unrealized PnL at it |
+| ``/api/balances`` | balances per asset, valued at the marks |
+| ``/api/reconciliations?limit=`` | recent reconciliation reports with their corrective events |
+| ``/api/flags?all=`` | open flags (``all=true``: resolved ones too) with their actions |
+| ``/api/journal?after=&limit=`` | journal records after a seq (default: the newest ``limit``) |
+| ``/api/series`` | the charts' time series (equity, journal append p99) |
+| ``/api/events`` | Server-Sent Events: journal, health, recovery, status, lagged |
+
+Query parameters are checked here: an unknown parameter, a repeated one or a value of
+the wrong kind is a 400 JSON error naming it, never a 500. Each handler runs on the
+event loop (the view reads the live state there; store reads go to a thread).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
+from tradeguard.errors import InvalidRequestError
+from tradeguard.web.responses import encode_json, json_response
 from tradeguard.web.source import ServiceView
 
-__all__ = ["read_routes"]
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+__all__ = ["SSE_CONTENT_TYPE", "read_routes", "sse_frame"]
+
+SSE_CONTENT_TYPE = "text/event-stream"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+Handler = Callable[["Request"], Awaitable["Response"]]
+
+
+def sse_frame(name: str, data: Any) -> bytes:
+    """One SSE event: ``event: <name>`` and one ``data:`` line of JSON (JSON text never
+    holds a raw newline)."""
+    return b"event: " + name.encode() + b"\ndata: " + encode_json(data) + b"\n\n"
+
+
+class _Query:
+    """A request's query parameters, checked against the ones an endpoint takes."""
+
+    def __init__(self, request: Request, *allowed: str) -> None:
+        params = request.query_params
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            takes = ", ".join(allowed) if allowed else "none"
+            raise InvalidRequestError(
+                f"unknown query parameter {unknown[0]!r} on {request.url.path} "
+                f"(it takes: {takes})"
+            )
+        for name in params:
+            if len(params.getlist(name)) > 1:
+                raise InvalidRequestError(f"{name}: give it once, got it "
+                                          f"{len(params.getlist(name))} times")
+        self._params = params
+
+    def text(self, name: str) -> str | None:
+        value = self._params.get(name)
+        return None if value is None or value == "" else value
+
+    def integer(self, name: str, default: int) -> int:
+        value = self._params.get(name)
+        if value is None or value == "":
+            return default
+        try:
+            return int(value, 10)
+        except ValueError:
+            raise InvalidRequestError(f"{name}: must be an integer, got {value!r}") from None
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._params.get(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise InvalidRequestError(f"{name}: must be true or false, got {value!r}")
 
 
 def read_routes(view: ServiceView) -> list[Any]:
     """Starlette routes of the read endpoints of ``view``."""
-    del view
-    return []
+    from starlette.routing import Route
+
+    async def status(request: Request) -> Response:
+        _Query(request)
+        return json_response(view.status())
+
+    async def recovery(request: Request) -> Response:
+        _Query(request)
+        return json_response(view.recovery())
+
+    async def health(request: Request) -> Response:
+        _Query(request)
+        return json_response(view.health())
+
+    async def orders(request: Request) -> Response:
+        query = _Query(request, "status", "symbol")
+        return json_response(view.orders(status=query.text("status"),
+                                         symbol=query.text("symbol")))
+
+    async def positions(request: Request) -> Response:
+        _Query(request)
+        return json_response(view.positions())
+
+    async def balances(request: Request) -> Response:
+        _Query(request)
+        return json_response(view.balances())
+
+    async def reconciliations(request: Request) -> Response:
+        query = _Query(request, "limit")
+        return json_response(await view.reconciliations(limit=query.integer("limit", 20)))
+
+    async def flags(request: Request) -> Response:
+        query = _Query(request, "all")
+        return json_response(view.flags(include_resolved=query.boolean("all", False)))
+
+    async def journal(request: Request) -> Response:
+        query = _Query(request, "after", "limit")
+        return json_response(await view.journal(after=query.integer("after", 0),
+                                                limit=query.integer("limit", 100)))
+
+    async def series(request: Request) -> Response:
+        _Query(request)
+        return json_response(view.series())
+
+    async def events(request: Request) -> Response:
+        from starlette.responses import StreamingResponse
+
+        _Query(request)
+        stream = view.live()
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                yield b"retry: 2000\n\n"  # the browser reconnects after 2 s
+                async for name, data in stream:
+                    if name == "heartbeat":
+                        yield b": heartbeat\n\n"
+                    else:
+                        yield sse_frame(name, data)
+            finally:
+                close = getattr(stream, "aclose", None)
+                if close is not None:
+                    await close()
+
+        return StreamingResponse(
+            body(), media_type=SSE_CONTENT_TYPE,
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
+
+    endpoints: list[tuple[str, Handler]] = [
+        ("/api/status", status),
+        ("/api/recovery", recovery),
+        ("/api/health", health),
+        ("/api/orders", orders),
+        ("/api/positions", positions),
+        ("/api/balances", balances),
+        ("/api/reconciliations", reconciliations),
+        ("/api/flags", flags),
+        ("/api/journal", journal),
+        ("/api/series", series),
+        ("/api/events", events),
+    ]
+    return [Route(path, handler, methods=["GET"]) for path, handler in endpoints]

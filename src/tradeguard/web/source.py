@@ -18,9 +18,11 @@ Json = dict[str, Any]
 
 LiveEvent = tuple[str, Json]
 """One item of the live stream: (SSE event name, data). Names: ``journal`` (one journal
-record: seq, type, ts, fields), ``health`` (a health round's report when a check
-changed), ``recovery`` (start-up progress), ``status`` (the run changed: started,
-paused, resumed, stopping)."""
+record: seq, type, ts_ns, ts_iso, epoch, fields), ``health`` (the health report when a
+check changed, with the ``changes``), ``recovery`` (start-up progress), ``status`` (the
+run changed: ``change`` is subscribed, started, paused, resumed or stopping),
+``lagged`` (this reader fell behind and is dropped: reconnect and read afresh) and
+``heartbeat`` (nothing happened for a while; the HTTP side writes an SSE comment)."""
 
 
 class ServiceView(Protocol):
@@ -55,7 +57,7 @@ class ServiceView(Protocol):
         """Balances per asset (free, locked, total)."""
         ...
 
-    def reconciliations(self, *, limit: int = 20) -> list[Json]:
+    async def reconciliations(self, *, limit: int = 20) -> list[Json]:
         """Recent reconciliation reports, newest first, with their discrepancies and the
         corrective events they journaled."""
         ...
@@ -65,9 +67,14 @@ class ServiceView(Protocol):
         the actions that resolve it."""
         ...
 
-    def journal(self, *, after: int = 0, limit: int = 100) -> Json:
+    async def journal(self, *, after: int = 0, limit: int = 100) -> Json:
         """Journal records after seq ``after`` (0: the newest ``limit``):
-        ``{"records": [...], "last_seq": n}``."""
+        ``{"records": [...], "last_seq": n}`` (read off the event loop)."""
+        ...
+
+    def series(self) -> Json:
+        """The dashboard's charts: equity and journal append p99 sampled every few
+        seconds (columns of equal length, oldest first)."""
         ...
 
     def live(self) -> AsyncIterator[LiveEvent]:
