@@ -175,6 +175,8 @@ async def test_after_a_kill_the_start_shows_the_unclean_shutdown_and_what_it_did
     _check_phases(doc, [STORE_RECOVERY, *SESSION_PHASES])
     assert doc["unclean_shutdown"] is True
     assert doc["previous_run"]["clean"] is False
+    assert doc["previous_run"]["stopped_iso"] is None
+    assert doc["started_iso"].endswith("Z")
     assert doc["replayed_events"] > 0
     assert doc["replayed_events"] == startup.replayed_events
     assert doc["quarantined_records"] == 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable
@@ -267,7 +268,9 @@ class StartupTracker:
             "done": current.done if running and current is not None else None,
             "total": current.total if running and current is not None else None,
             "started_ns": self._started_ns,
+            "started_iso": _iso(self._started_ns),
             "finished_ns": self._finished_ns,
+            "finished_iso": _iso(self._finished_ns),
             "duration_ms": self._duration_ms,
             "error": self._error,
             "phases": [p.as_json() for p in self._phases],
@@ -334,6 +337,13 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
+def _iso(ts_ns: int | None) -> str | None:
+    if ts_ns is None:
+        return None
+    moment = dt.datetime.fromtimestamp(ts_ns / 1e9, tz=dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _describe_recovery(report: RecoveryReport) -> str:
     if report.previous_run is None:
         before = "first run"
@@ -364,7 +374,8 @@ def _recovery_figures(report: RecoveryReport | None) -> Json:
         "unclean_shutdown": report.unclean_shutdown,
         "previous_run": None if previous is None else {
             "run_id": previous.run_id, "started_ns": previous.started_ns,
-            "stopped_ns": previous.stopped_ns, "pid": previous.pid,
+            "started_iso": _iso(previous.started_ns), "stopped_ns": previous.stopped_ns,
+            "stopped_iso": _iso(previous.stopped_ns), "pid": previous.pid,
             "hostname": previous.hostname, "clean": previous.clean,
         },
         "snapshot_seq": report.snapshot_seq,
