@@ -42,7 +42,8 @@ def _every_series(metrics: TradeguardMetrics) -> None:
 def _reading() -> StateReading:
     return StateReading(orders_by_status={"open": 2, "unknown": 1},
                         open_flags_by_severity={"warning": 1, "critical": 0},
-                        last_snapshot_ns=1_000_000_000, last_backup_ns=2_000_000_000)
+                        last_snapshot_ns=1_000_000_000, last_backup_ns=2_000_000_000,
+                        lease_held=True, epoch=7)
 
 
 async def _scrape_of(metrics: TradeguardMetrics) -> Scrape:

@@ -12,6 +12,13 @@ alerts job). The latest report is kept in :attr:`HealthJob.report`.
 ``journal_append_p99_seconds`` is the p99 of the appends of the last minute, from
 the call until durable (``LocalService.append_latency``); a round with no append in
 that minute leaves the check out rather than judging nothing.
+
+The last reconciliation is known without reading the store: the session's own last
+report (``last_reconcile``, the start-up run) and then every ``ReconciliationReported``
+the journal appends (heard through its listener). Only while neither exists (the
+start-up reconciliation failed and none has reported since) does a round look back
+through the journal for an earlier run's report. ``on_report`` hears every round's
+report (the metrics).
 """
 
 from __future__ import annotations
@@ -20,12 +27,12 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from tradeguard.app.service import LocalService
-from tradeguard.domain.events import AnyEvent, HealthChanged
+from tradeguard.domain.events import AnyEvent, HealthChanged, ReconciliationReported
 from tradeguard.exchange.gateway import ExchangeGateway
 from tradeguard.health.checks import Check, HealthConfig
 from tradeguard.health.monitor import HealthReport, report_of
@@ -40,13 +47,16 @@ from tradeguard.health.readings import (
 )
 from tradeguard.health.sensors import EventLoopLagProbe
 from tradeguard.logs import get_logger
+from tradeguard.session.reconciling import ReconcileStatus
 
-__all__ = ["ChangeHook", "HealthJob", "changes_between"]
+__all__ = ["ChangeHook", "HealthJob", "ReportHook", "changes_between"]
 
 _log = get_logger("tradeguard.health")
 
 ChangeHook = Callable[[HealthChanged], None]
 """Told of every journaled ``HealthChanged`` (must not block or raise)."""
+ReportHook = Callable[[HealthReport], None]
+"""Told of every round's report (must not block or raise)."""
 
 def changes_between(
     previous: dict[str, str] | None, checks: tuple[Check, ...], ts_ns: int
@@ -77,6 +87,8 @@ class HealthJob:
         thresholds: HealthConfig,
         data_dir: Path | None,
         on_change: ChangeHook | None = None,
+        on_report: ReportHook | None = None,
+        last_reconcile: ReconcileStatus | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self._service = service
@@ -84,7 +96,14 @@ class HealthJob:
         self._thresholds = thresholds
         self._data_dir = data_dir
         self._on_change = on_change
+        self._on_report = on_report
         self._clock_ns = clock_ns
+        self._reconcile: dict[str, Any] | None = None
+        report = None if last_reconcile is None else last_reconcile.report
+        if report is not None:
+            self._reconcile = _reconcile_readings(
+                report.finished_ns, report.complete, len(report.flags_raised)
+            )
         self._verifier = BackupVerifier()
         self._vitals: ProcessVitals | None = None
         # Wakes several times per round, so a round always has a fresh worst lag.
@@ -97,12 +116,14 @@ class HealthJob:
         """The latest round's report (None before the first round)."""
 
     async def start(self) -> None:
-        """Start the event-loop lag probe."""
+        """Start the event-loop lag probe and listen for reconciliation reports."""
         if self._probe_task is None:
+            self._service.journal.add_listener(self._appended)
             self._probe_task = asyncio.create_task(self._probe.run(), name="health-lag-probe")
 
     async def stop(self) -> None:
-        """Stop the probe."""
+        """Stop the probe and the listening."""
+        self._service.journal.remove_listener(self._appended)
         if self._probe_task is not None:
             self._probe_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -126,7 +147,7 @@ class HealthJob:
         parts.append(read_session(service.state))
         parts.append(await asyncio.to_thread(
             read_store, service.store, service.backup_dir, verifier=self._verifier,
-            writer_epoch=service.journal.epoch,
+            writer_epoch=service.journal.epoch, last_reconcile=self._reconcile,
         ))
         parts.append(await read_exchange(self._gateway, clock_ns=self._clock_ns))
         lag = self._probe.take()
@@ -139,6 +160,8 @@ class HealthJob:
         changes = changes_between(self._statuses, report.checks, ts_ns)
         self._statuses = {c.name: c.status for c in report.checks}
         self.report = report
+        if self._on_report is not None:
+            self._on_report(report)
         for change in changes:
             log = _log.warning if change.status != "ok" else _log.info
             log("health check changed", check=change.check, status=change.status,
@@ -151,7 +174,25 @@ class HealthJob:
             await service.append(records)
         return report
 
+    def _appended(self, first_seq: int, events: Sequence[AnyEvent]) -> None:
+        del first_seq
+        for event in events:
+            if isinstance(event, ReconciliationReported):
+                self._reconcile = _reconcile_readings(
+                    event.ts_ns, event.complete, len(event.flags_raised)
+                )
+
     def _sample_vitals(self) -> dict[str, Any]:
         if self._vitals is None:
             self._vitals = ProcessVitals()
         return self._vitals.sample()
+
+
+def _reconcile_readings(at_ns: int, complete: bool, flagged: int) -> dict[str, Any]:
+    # As read_store reads them from a ReconciliationReported record.
+    return {
+        "last_reconcile_ns": at_ns,
+        "last_reconcile_complete": complete,
+        # Corrected discrepancies are settled; the flagged ones wait for a person.
+        "last_reconcile_discrepancies": flagged,
+    }

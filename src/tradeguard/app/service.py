@@ -18,6 +18,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from tradeguard.config import Config
@@ -115,6 +116,8 @@ class LocalService:
         self._closed = False
         self.append_latency = LatencyWindow()
         """How long recent appends took from the call until durable (health reads it)."""
+        self.append_observers: list[Callable[[float], None]] = []
+        """Told each durable append's latency in seconds, on the loop (the metrics)."""
 
     @property
     def state(self) -> SessionState:
@@ -217,7 +220,7 @@ class LocalService:
         except StoreError:
             self.check_failure()
             raise
-        self.append_latency.record(time.monotonic() - began)
+        self._durable(time.monotonic() - began)
         return result
 
     def append_nowait(self, events: list[AnyEvent]) -> asyncio.Future[AppendResult]:
@@ -227,10 +230,15 @@ class LocalService:
 
         def durable(done: asyncio.Future[AppendResult]) -> None:
             if not done.cancelled() and done.exception() is None:
-                self.append_latency.record(time.monotonic() - began)
+                self._durable(time.monotonic() - began)
 
         future.add_done_callback(durable)
         return future
+
+    def _durable(self, seconds: float) -> None:
+        self.append_latency.record(seconds)
+        for observer in self.append_observers:
+            observer(seconds)
 
     @property
     def next_seq(self) -> int:

@@ -171,10 +171,13 @@ def read_store(
     *,
     verifier: BackupVerifier | None = None,
     writer_epoch: int | None = None,
+    last_reconcile: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Last snapshot, newest backup (and its verification), last reconciliation report,
     and the writer's state: poisoned, and fenced when ``writer_epoch`` is the epoch
-    this process writes with (None: no writer here, fenced is not read)."""
+    this process writes with (None: no writer here, fenced is not read).
+    ``last_reconcile``: the ``last_reconcile_*`` readings when the caller knows them (a
+    running service), so the journal is not scanned back for the last report."""
     from tradeguard.storage.backup import list_backups
 
     found: dict[str, Any] = {}
@@ -211,7 +214,8 @@ def read_store(
             found["store_created_ns"] = first.ts_ns
     except TradeguardError as exc:
         unread["store_created_ns"] = f"first record: {exc}"
-    found.update(_last_reconciliation(store, unread))
+    found.update(_last_reconciliation(store, unread) if last_reconcile is None
+                 else last_reconcile)
     found["store_poisoned"] = store.stats().poisoned
     if writer_epoch is None:
         unread["store_fenced"] = "no writer in this process"

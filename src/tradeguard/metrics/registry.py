@@ -21,6 +21,7 @@ nothing at start-up.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -82,22 +83,33 @@ METRIC_NAMES: Final[Mapping[str, str]] = {
     "tradeguard_last_snapshot_timestamp_seconds": "gauge",
     "tradeguard_last_backup_age_seconds": "gauge",
     "tradeguard_last_backup_timestamp_seconds": "gauge",
+    "tradeguard_lease_held": "gauge",
+    "tradeguard_lease_epoch": "gauge",
 }
 """Every tradeguard metric this registry exposes and its type (the docs' table)."""
 
 
 class StateReading(msgspec.Struct, frozen=True, kw_only=True):
     """What the state provider reports at a scrape. ``None`` times: never happened (the
-    series is left out rather than reported as zero)."""
+    series is left out rather than reported as zero). ``lease_held``: this process
+    holds the writer's epoch ``epoch`` (None: no writer here, the series are left out).
+    """
 
     orders_by_status: Mapping[str, int]
     open_flags_by_severity: Mapping[str, int]
     last_snapshot_ns: int | None = None
     last_backup_ns: int | None = None
+    lease_held: bool | None = None
+    epoch: int | None = None
 
 
 def reading_of(
-    state: SessionState, *, last_snapshot_ns: int | None = None, last_backup_ns: int | None = None
+    state: SessionState,
+    *,
+    last_snapshot_ns: int | None = None,
+    last_backup_ns: int | None = None,
+    lease_held: bool | None = None,
+    epoch: int | None = None,
 ) -> StateReading:
     """A :class:`StateReading` from the session's state, in one pass over its orders.
 
@@ -115,6 +127,8 @@ def reading_of(
         open_flags_by_severity=flags,
         last_snapshot_ns=last_snapshot_ns,
         last_backup_ns=last_backup_ns,
+        lease_held=lease_held,
+        epoch=epoch,
     )
 
 
@@ -179,7 +193,18 @@ class _StateCollector:
                 ("backup_timestamp_seconds", "When the newest backup was taken."),
             )
         }
+        lease = GaugeMetricFamily(
+            "tradeguard_lease_held",
+            "1 while this process holds the session's writer epoch (the lease), else 0.",
+        )
+        epoch = GaugeMetricFamily(
+            "tradeguard_lease_epoch", "The writer epoch (fencing token) this process holds."
+        )
         if reading is not None:
+            if reading.lease_held is not None:
+                lease.add_metric([], 1 if reading.lease_held else 0)
+            if reading.epoch is not None:
+                epoch.add_metric([], reading.epoch)
             for status, count in sorted(reading.orders_by_status.items()):
                 orders.add_metric([status], count)
             unknown.add_metric([], reading.orders_by_status.get(OrderStatus.UNKNOWN.value, 0))
@@ -195,6 +220,8 @@ class _StateCollector:
         yield unknown
         yield flags
         yield from times.values()
+        yield lease
+        yield epoch
 
 
 class TradeguardMetrics:
@@ -286,6 +313,7 @@ class TradeguardMetrics:
         # Client order ids whose submit has no answer fed yet (see metrics.feed): an
         # outcome event counts as a submit's only when it answers one of these.
         self.submits_in_flight: set[str] = set()
+        self._health_checks: set[str] = set()
         self.state_collector: _StateCollector | None = None
         if state_provider is not None:
             self.state_collector = _StateCollector(state_provider, clock_ns)
@@ -323,10 +351,20 @@ class TradeguardMetrics:
                 self.discrepancies.labels(type=kind).inc(count)
 
     def observe_health(self, checks: Iterable[CheckLike]) -> None:
-        """The statuses of a health round's checks (an unknown status counts critical)."""
+        """The statuses of a health round's checks (an unknown status counts critical).
+
+        A check the round left out (not applicable this time, e.g. append latency in
+        an idle minute) loses its series rather than keep an old status.
+        """
+        seen: set[str] = set()
         for check in checks:
             value = HEALTH_STATUS_VALUES.get(check.status, HEALTH_STATUS_VALUES["critical"])
             self.health_check_status.labels(check=check.name).set(value)
+            seen.add(check.name)
+        for gone in self._health_checks - seen:
+            with contextlib.suppress(KeyError):
+                self.health_check_status.remove(gone)
+        self._health_checks = seen
 
     def observe_alert(self, *, severity: str, sent: bool) -> None:
         """An alert was delivered (``sent``) or its delivery failed."""

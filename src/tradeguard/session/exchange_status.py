@@ -8,10 +8,16 @@ an error that means the request never got an answer (connection refused, timeout
 dropped connection, 5xx, maintenance) marks it unreachable from the first such failure
 on, with the last error, until the next answer. The live table shows it ("exchange
 unreachable since ..."), and ``health()`` gives the same facts as a frozen struct.
+
+Each call is timed too: observers added with ``ExchangeStatus.add_request_observer``
+(the metrics) hear ``(endpoint, seconds)`` for every request that went to the exchange,
+answered or not; the endpoint is the gateway operation (``create_order``), never the
+symbol or an id, so it stays a low-cardinality label.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
@@ -34,9 +40,18 @@ from tradeguard.exchange.reports import (
     TradesPage,
 )
 
-__all__ = ["ExchangeHealth", "ExchangeStatus", "TrackedGateway", "is_unreachable_error"]
+__all__ = [
+    "ExchangeHealth",
+    "ExchangeStatus",
+    "RequestObserver",
+    "TrackedGateway",
+    "is_unreachable_error",
+]
 
 T = TypeVar("T")
+
+RequestObserver = Callable[[str, float], None]
+"""``observer(endpoint, seconds)``: told of every exchange request once it ended."""
 
 # Errors after which nothing was heard from the exchange. Everything else the gateway
 # raises (rejections, not found, rate limits, bad keys) is an answer from it.
@@ -84,6 +99,18 @@ class ExchangeStatus:
         self.consecutive_failures = 0
         self.calls = 0
         self.failures = 0
+        self._observers: list[RequestObserver] = []
+
+    def add_request_observer(self, observer: RequestObserver) -> None:
+        """Tell ``observer(endpoint, seconds)`` of every request from now on (on the
+        caller's loop; it must be quick, and an exception from it is ignored)."""
+        self._observers.append(observer)
+
+    def observe_request(self, endpoint: str, seconds: float) -> None:
+        """One request to ``endpoint`` took ``seconds`` (answered or not)."""
+        for observer in tuple(self._observers):
+            with contextlib.suppress(Exception):
+                observer(endpoint, seconds)
 
     def record_answer(self) -> None:
         """The exchange answered (success or a definite refusal)."""
@@ -144,14 +171,19 @@ class TrackedGateway:
     async def _track(self, operation: str, call: Awaitable[T], *, remote: bool = True) -> T:
         """Await ``call`` and record its outcome. ``remote`` False: a success may have
         been answered from a local cache (markets loaded before, no symbols to ask
-        about), which proves nothing about the exchange; only a failure is recorded."""
+        about), which proves nothing about the exchange; only a failure is recorded.
+        Every recorded call is also timed (``ExchangeStatus.observe_request``)."""
+        endpoint = operation.partition(" ")[0]
+        began = time.perf_counter()
         try:
             result = await call
         except BaseException as exc:
             if isinstance(exc, Exception):
+                self.status.observe_request(endpoint, time.perf_counter() - began)
                 self.status.record(operation, exc)
             raise
         if remote:
+            self.status.observe_request(endpoint, time.perf_counter() - began)
             self.status.record(operation, None)
         return result
 

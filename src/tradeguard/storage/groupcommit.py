@@ -23,6 +23,7 @@ only through :class:`WriteTx`, so SQLite, PostgreSQL and memory share this logic
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -104,6 +105,10 @@ class GroupCommitter:
         self._batched = self._fallbacks = 0
         self.before_release: Callable[[Job], None] | None = None
         """Test hook: runs after a job's writes, before its savepoint is released."""
+        self.on_commit: Callable[[int], None] | None = None
+        """Observer (the metrics): told how many records each COMMIT made durable, in
+        the committing thread, just before its callers are answered. Must be quick and
+        thread-safe; an exception from it is ignored."""
         self._marks: MarkSink | None = None
         self._mark = (0, 0)
         self._thread = threading.Thread(target=self._run, name=f"tradeguard-writer-{name}")
@@ -484,6 +489,14 @@ class GroupCommitter:
                     if job.fn is None:
                         self._appends += 1
                         self._records += len(job.records)
+        observer = self.on_commit
+        if observer is not None and state is not None:
+            # Before the answers: whoever hears "durable" finds the commit counted.
+            records = sum(len(job.records) for job, _r, error in outcomes
+                          if error is None and job.fn is None)
+            if records:
+                with contextlib.suppress(Exception):
+                    observer(records)
         # Answered outside our lock: a woken caller that appends again at once must not
         # block on it (each extra block is a context switch), and future callbacks may
         # submit again.
