@@ -8,6 +8,7 @@ specific class here, with ``raise ... from exc`` so the cause stays visible.
 from __future__ import annotations
 
 __all__ = [
+    "AlertSendError",
     "AmbiguousOutcomeError",
     "AuthenticationError",
     "ChaosHarnessError",
@@ -200,6 +201,15 @@ class InsufficientFundsError(InvalidOrderError):
 
 class OrderNotFoundError(ExchangeError):
     """The exchange has no such order."""
+
+
+# --- alerts --------------------------------------------------------------------------
+
+
+class AlertSendError(TradeguardError):
+    """One attempt to deliver an alert to one channel failed. Raised by alert senders
+    (apprise's, or a custom one) and never into the session; the message is masked
+    (it never contains the channel's URL)."""
 
 
 # --- simulator -----------------------------------------------------------------------

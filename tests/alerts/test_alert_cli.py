@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from .conftest import Hook, Inbox, free_port, text_of
+from .receivers import Hook, Inbox, free_port, text_of
 
 
 async def _alert_test(

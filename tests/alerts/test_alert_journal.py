@@ -15,7 +15,7 @@ from tradeguard.storage import open_store
 from tradeguard.storage.base import Store
 from tradeguard.storage.codec import decode_records, encode_event, encode_state
 
-from .conftest import Hook, free_port
+from .receivers import Hook, free_port
 
 _S = 10**9
 

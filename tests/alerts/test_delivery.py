@@ -17,7 +17,7 @@ from tradeguard.domain.events import FlagRaised
 from tradeguard.domain.ids import FlagId
 from tradeguard.logs import configure_logging
 
-from .conftest import Hook, Inbox, free_port, text_of
+from .receivers import Hook, Inbox, StuckReceiver, free_port, text_of
 
 _S = 10**9
 
@@ -238,12 +238,12 @@ async def test_a_secret_url_never_reaches_logs_or_results(
         assert token not in text
 
 
-async def test_stop_returns_while_a_slow_receiver_still_holds_the_alert() -> None:
+async def test_stop_returns_while_a_slow_receiver_still_holds_the_alert(
+    stuck_receiver: StuckReceiver,
+) -> None:
     # A listener that accepts but never answers: stop() gives up after its drain time.
-    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
     dispatcher = AlertDispatcher(
-        _targets(f"json://127.0.0.1:{port}/hook"),
+        _targets(stuck_receiver.url()),
         AlertPolicy(cooldown_seconds=0),
         timeout_seconds=30,
     )
@@ -251,5 +251,28 @@ async def test_stop_returns_while_a_slow_receiver_still_holds_the_alert() -> Non
     dispatcher.notify(catalog.store_poisoned("s1", "x", 1 * _S))
     await dispatcher.stop(drain_seconds=0.2)
     assert dispatcher.stats.sent == 0
-    server.close()
-    await server.wait_closed()
+
+
+async def test_a_stuck_channel_does_not_hold_the_alert_back_from_the_others(
+    stuck_receiver: StuckReceiver, webhook: Hook
+) -> None:
+    results: list[tuple[str, bool, str]] = []
+    alert = catalog.store_poisoned("s1", "disk full", 1 * _S)
+    targets = _targets(stuck_receiver.url(), webhook.url())
+    async with _dispatcher(targets, results=results, retries=1) as dispatcher:
+        dispatcher.notify(alert)
+        for _ in range(2000):  # a bound only so a broken build fails instead of hanging
+            if webhook.posts and stuck_receiver.holding:
+                break
+            await asyncio.sleep(0.01)
+        # The working channel has it while the other still holds its first attempt.
+        assert results == []
+        assert stuck_receiver.connections == 1
+        stuck_receiver.release()
+        await dispatcher.drain()
+    [(key, ok, error)] = results
+    assert (key, ok) == (alert.key, False)
+    assert error.startswith(f"{mask_url(stuck_receiver.url())}: delivery failed")
+    assert mask_url(webhook.url()) not in error
+    assert stuck_receiver.connections == 2  # retried once after the unanswered attempt
+    assert [p["message"] for p in webhook.payloads] == [alert.body]

@@ -8,15 +8,11 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import pytest
-from aiohttp import web
 from test_health_job import DROP_TIME, FAST, fault, health_config, sim_url, status_of, until
 
+from alerts.receivers import Hook, webhook
 from tradeguard.alerts import catalog
 from tradeguard.alerts.config import AlertsConfig
 from tradeguard.app.runtime import Runtime
@@ -25,43 +21,7 @@ from tradeguard.errors import StaleEpochError
 from tradeguard.storage import open_store
 from tradeguard.storage.codec import decode_records
 
-
-@dataclass
-class Hook:
-    """The JSON bodies a webhook received."""
-
-    port: int = 0
-    posts: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"json://127.0.0.1:{self.port}/hook"
-
-    def titles(self, containing: str) -> list[str]:
-        return [str(p.get("title")) for p in self.posts if containing in str(p.get("title"))]
-
-
-@pytest.fixture
-async def webhook() -> AsyncIterator[Hook]:
-    hook = Hook()
-
-    async def receive(request: web.Request) -> web.Response:
-        hook.posts.append(await request.json())
-        return web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server = site._server
-    assert server is not None
-    hook.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-    try:
-        yield hook
-    finally:
-        await runner.cleanup()
+__all__ = ["webhook"]  # the shared receiver fixture (tests/alerts/receivers.py)
 
 
 def sent_keys(runtime: Runtime) -> list[tuple[str, int]]:
@@ -75,7 +35,7 @@ def sent_keys(runtime: Runtime) -> list[tuple[str, int]]:
 async def test_critical_and_recovered_alerts_arrive_and_are_not_resent_after_restart(
     tmp_path: Path, webhook: Hook
 ) -> None:
-    alerts = AlertsConfig(urls=(webhook.url,), retry_attempts=0, timeout_seconds=5)
+    alerts = AlertsConfig(urls=(webhook.url(),), retry_attempts=0, timeout_seconds=5)
     config = health_config(tmp_path, alerts=alerts)
     critical_key = "default:check:exchange_reachable:critical"
     recovered_key = "default:check:exchange_reachable:recovered"
@@ -134,7 +94,7 @@ async def test_run_with_an_unset_alert_variable_exits_2_with_one_line(tmp_path: 
 async def test_flags_raised_by_reconciliation_are_alerted_once_each(
     tmp_path: Path, webhook: Hook
 ) -> None:
-    alerts = AlertsConfig(urls=(webhook.url,), retry_attempts=0, timeout_seconds=5)
+    alerts = AlertsConfig(urls=(webhook.url(),), retry_attempts=0, timeout_seconds=5)
     config = health_config(tmp_path, alerts=alerts)
     async with Runtime(config, config.storage.url, settings=FAST,
                        handle_signals=False) as runtime:
@@ -151,7 +111,7 @@ async def test_flags_raised_by_reconciliation_are_alerted_once_each(
 
 
 async def test_a_fenced_run_alerts_before_it_stops(tmp_path: Path, webhook: Hook) -> None:
-    alerts = AlertsConfig(urls=(webhook.url,), retry_attempts=0, timeout_seconds=5)
+    alerts = AlertsConfig(urls=(webhook.url(),), retry_attempts=0, timeout_seconds=5)
     config = health_config(tmp_path, alerts=alerts)
     async with Runtime(config, config.storage.url, settings=FAST,
                        handle_signals=False) as runtime:

@@ -8,8 +8,11 @@ variables that hold such URLs. Their values are resolved only at start
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -82,11 +85,37 @@ class AlertTarget:
         return f"AlertTarget(label={self.label!r})"
 
 
+class _ThisThreadOnly(logging.Filter):
+    """Drops the records logged from one thread (the one validating a URL)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._thread = threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread != self._thread
+
+
+@contextlib.contextmanager
+def _apprise_quiet() -> Iterator[None]:
+    # apprise logs "Unsupported URL: ..." at error level when it cannot parse one; the
+    # caller reports that itself (one line naming the key), so the start-up error stays
+    # one line. Other threads' apprise records (a delivery's) still go through.
+    quiet = _ThisThreadOnly()
+    apprise_log = logging.getLogger("apprise")
+    apprise_log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        apprise_log.removeFilter(quiet)
+
+
 def is_valid_apprise_url(url: str) -> bool:
     """Whether apprise can parse ``url`` (its own parser: ``Apprise().add``)."""
     import apprise  # lazily: start-up time (apprise is slow to import)
 
-    return bool(apprise.Apprise().add(url))
+    with _apprise_quiet():
+        return bool(apprise.Apprise().add(url))
 
 
 def mask_url(url: str) -> str:

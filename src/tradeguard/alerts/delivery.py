@@ -30,7 +30,7 @@ from tradeguard.alerts.config import (
     resolve_targets,
 )
 from tradeguard.alerts.policy import Alert, AlertPolicy, Decision
-from tradeguard.errors import TradeguardError
+from tradeguard.errors import AlertSendError
 from tradeguard.logs import get_logger
 
 __all__ = [
@@ -59,10 +59,7 @@ Sender = Callable[[AlertTarget, Alert, float], Awaitable[None]]
 message must not contain the URL) when the channel did not take it."""
 
 _DEFAULT_QUEUE: Final = 256
-
-
-class AlertSendError(TradeguardError):
-    """One attempt to deliver to one target failed; the message is already masked."""
+_SEND_THREADS: Final = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +90,11 @@ _EXECUTOR: list[ThreadPoolExecutor] = []
 def _executor() -> ThreadPoolExecutor:
     # Alerts' own threads, not the loop's default executor: a receiver that hangs until
     # its timeout then never delays the session's to_thread work or the loop's shutdown.
+    # One thread per channel sending at once (channels go concurrently), up to a bound.
     if not _EXECUTOR:
-        _EXECUTOR.append(ThreadPoolExecutor(max_workers=2, thread_name_prefix="tg-alerts"))
+        _EXECUTOR.append(
+            ThreadPoolExecutor(max_workers=_SEND_THREADS, thread_name_prefix="tg-alerts")
+        )
     return _EXECUTOR[0]
 
 
@@ -139,10 +139,14 @@ async def deliver(
     sender: Sender = apprise_sender,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> list[TargetResult]:
-    """Send ``alert`` to every target, each retried ``retry_attempts`` times after a
-    failure (backoff doubling from ``retry_backoff_seconds``); never raises."""
-    results = []
-    for target in targets:
+    """Send ``alert`` to every target at once, each retried ``retry_attempts`` times
+    after a failure (backoff doubling from ``retry_backoff_seconds``); never raises.
+
+    The channels go concurrently: one that hangs until its timeout (a webhook that
+    accepts and never answers) does not hold the alert back from the others.
+    """
+
+    async def one(target: AlertTarget) -> TargetResult:
         error = ""
         attempts = 0
         for attempt in range(retry_attempts + 1):
@@ -158,10 +162,9 @@ async def deliver(
                 break
             if attempt < retry_attempts:
                 await sleep(retry_backoff_seconds * 2**attempt)
-        results.append(
-            TargetResult(target=target.label, ok=not error, attempts=attempts, error=error)
-        )
-    return results
+        return TargetResult(target=target.label, ok=not error, attempts=attempts, error=error)
+
+    return list(await asyncio.gather(*(one(target) for target in targets)))
 
 
 def register_target_secrets(targets: Sequence[AlertTarget]) -> None:
