@@ -36,7 +36,7 @@ from types import TracebackType
 from tradeguard.app.alerts_job import AlertsJob
 from tradeguard.app.health_job import HealthJob
 from tradeguard.app.jobs import JobFn, JobStatus, JobTable, supervise
-from tradeguard.app.metrics_feed import attach_metrics
+from tradeguard.app.metrics_feed import ServiceReading, attach_metrics, attach_session_metrics
 from tradeguard.app.service import LocalService, ensure_store_not_running
 from tradeguard.app.startup_progress import StartupTracker
 from tradeguard.app.web_view import RuntimeView
@@ -44,7 +44,7 @@ from tradeguard.config import Config
 from tradeguard.errors import ConfigError, StaleEpochError, StoreFailedError, TradeguardError
 from tradeguard.health.monitor import HealthReport
 from tradeguard.logs import get_logger
-from tradeguard.metrics.registry import StateReading, TradeguardMetrics, reading_of
+from tradeguard.metrics.registry import StateReading, TradeguardMetrics
 from tradeguard.session import Session, SessionSettings
 from tradeguard.session.ports import describe_store_failure
 from tradeguard.session.venue import Venue, open_venue
@@ -128,6 +128,7 @@ class Runtime:
         self._on_http_ready = on_http_ready
         self._http: HttpServer | None = None
         self._metrics: TradeguardMetrics | None = None
+        self._reading: ServiceReading | None = None
         self.startup_progress = StartupTracker()
         self.view = RuntimeView(self)
 
@@ -255,9 +256,9 @@ class Runtime:
             self._on_http_ready(server.base_url)
 
     def _metrics_reading(self) -> StateReading | None:
-        if self._session is None:
+        if self._session is None or self._reading is None:
             return None
-        return reading_of(self._session.state)
+        return self._reading()
 
     async def _open(self, token: str | None) -> None:
         cfg = self.config
@@ -282,7 +283,7 @@ class Runtime:
             cfg, self.store_url, backup_dir=self._backup_dir, jobs=self.jobs,
             progress=self.startup_progress.on_recovery,
         )
-        attach_metrics(self.metrics, self._service)
+        self._reading = attach_metrics(self.metrics, self._service)
         self.view.hub.attach(self._service)
         self._session = await Session.open(
             cfg,
@@ -296,6 +297,7 @@ class Runtime:
             jobs=self.jobs,
             progress=self.startup_progress,
         )
+        attach_session_metrics(self.metrics, self._session)
 
     async def _start_watchers(self) -> None:
         """The alerts (reading back what earlier runs sent) and the health rounds."""
@@ -305,6 +307,8 @@ class Runtime:
         self._health = HealthJob(
             service=service, gateway=session.gateway, thresholds=self.config.health,
             data_dir=sqlite_data_dir(self.store_url), on_change=self._alerts.on_health_change,
+            on_report=lambda report: self.metrics.observe_health(report.checks),
+            last_reconcile=session.last_reconcile,
         )
         await self._health.start()
         interval = self.config.health.interval_seconds
