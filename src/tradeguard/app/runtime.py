@@ -34,6 +34,7 @@ from pathlib import Path
 from types import TracebackType
 
 from tradeguard.app.alerts_job import AlertsJob
+from tradeguard.app.endpoint_file import publish_endpoint, withdraw_endpoint
 from tradeguard.app.health_job import HealthJob
 from tradeguard.app.jobs import JobFn, JobStatus, JobTable, supervise
 from tradeguard.app.metrics_feed import ServiceReading, attach_metrics, attach_session_metrics
@@ -252,6 +253,7 @@ class Runtime:
         )
         await server.start()
         self._http = server
+        publish_endpoint(self.store_url, server.base_url, session_id=self.config.storage.session_id)
         if self._on_http_ready is not None:
             self._on_http_ready(server.base_url)
 
@@ -377,6 +379,7 @@ class Runtime:
             finally:
                 if self._http is not None:
                     server, self._http = self._http, None
+                    withdraw_endpoint(self.store_url)  # `tradeguard resolve` stops using it
                     await server.stop()
 
     async def __aenter__(self) -> Runtime:

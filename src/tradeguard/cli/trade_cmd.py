@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 import os
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.live import Live
 
+from tradeguard.app.endpoint_file import endpoint_path, read_endpoint
 from tradeguard.app.runtime import Runtime
 from tradeguard.app.service import LocalService, ensure_not_running
 from tradeguard.cli.app import app
@@ -26,6 +28,7 @@ from tradeguard.cli.common import (
     DataDirOpt,
     JsonOpt,
     StoreOpt,
+    err_console,
     handle_errors,
     open_configured_store,
     out_console,
@@ -36,7 +39,7 @@ from tradeguard.cli.live_view import flag_block, previous_shutdown
 from tradeguard.cli.live_view import session_view as _view
 from tradeguard.config import Config
 from tradeguard.domain.ids import FlagId
-from tradeguard.errors import ExchangeError
+from tradeguard.errors import ConfigError, ExchangeError, StoreError
 from tradeguard.exchange.config import check_exchange_url
 from tradeguard.recovery.manager import recover
 from tradeguard.session import Session, SessionSettings, flag_resolution
@@ -193,18 +196,79 @@ def resolve(
     """Resolve a flag with one of its actions: carry the action out, then journal it.
 
     Actions on the exchange (cancel_on_exchange, adopt, mark_canceled,
-    accept_exchange_position) need it reachable; otherwise nothing is resolved. It
-    takes over the session as its writer: stop a running session first.
+    accept_exchange_position) need it reachable; otherwise nothing is resolved. While
+    `tradeguard run` holds the store, the running service is asked through its HTTP
+    API (token from [http] token_env, default TRADEGUARD_DASHBOARD_TOKEN); otherwise
+    this command opens the store as its writer.
     """
     cfg, url = prepare(config, data_dir, store, json=json)
     if exchange_url is not None:  # checked before anything is read or written
         check_exchange_url(exchange_url, name="--exchange-url")
-    result = asyncio.run(_resolve(cfg, url, flag_id, action, note, exchange_url))
-    if json:
-        print_json({"ok": True, "flag": result.flag, "steps": list(result.steps)})
+    service_url = _running_service_url(cfg, url, flag_id)
+    if service_url is not None:
+        if exchange_url is not None and not json:
+            err_console.print("--exchange-url is not used: the running service acts on "
+                              "its own exchange", soft_wrap=True)
+        answer = _resolve_through_service(cfg, service_url, flag_id, action, note)
+        flag, steps = answer["flag"], [str(step) for step in answer["steps"]]
     else:
-        for step in result.steps:
+        result = asyncio.run(_resolve(cfg, url, flag_id, action, note, exchange_url))
+        flag, steps = result.flag, list(result.steps)
+    if json:
+        print_json({"ok": True, "flag": flag, "steps": steps})
+    else:
+        for step in steps:
             out_console.print(step, soft_wrap=True)
+
+
+def _running_service_url(cfg: Config, url: str, flag_id: str) -> str | None:
+    """The API URL of the run holding the store, or None when no run holds it.
+
+    A run that serves no API cannot be asked: refused, naming what to do.
+    """
+    with open_configured_store(cfg, url, readonly=True) as st:
+        try:
+            ensure_not_running(st, what=f"resolving flag {flag_id}")
+        except StoreError:
+            run = st.last_run()
+        else:
+            return None
+    assert run is not None  # a running session has a run marker
+    endpoint = read_endpoint(url, pid=run.pid, session_id=cfg.storage.session_id)
+    if endpoint is not None:
+        return endpoint.url
+    http = cfg.http
+    if endpoint_path(url) is None and http.enabled and http.port:
+        # A store with no data directory (PostgreSQL): the configured address.
+        host = f"[{http.host}]" if ":" in http.host else http.host
+        return f"http://{host}:{http.port}"
+    raise StoreError(
+        f"resolving flag {flag_id} refused: the session is running (run {run.run_id}, pid "
+        f"{run.pid}) and serves no HTTP API to ask (started with --no-http or [http] "
+        "enabled = false); stop it (Ctrl-C or SIGTERM) and run this again, or restart it "
+        "with the API"
+    )
+
+
+def _resolve_through_service(
+    cfg: Config, service_url: str, flag_id: str, action: str, note: str
+) -> dict[str, Any]:
+    """Ask the running service at ``service_url`` to resolve the flag (its answer)."""
+    from tradeguard.app.api_client import ServiceClient  # urllib.request: only when used
+
+    token_env = cfg.http.token_env
+    token = os.environ.get(token_env)
+    if not token:
+        raise ConfigError(
+            f"flag {flag_id}: the session is running and serves its API at {service_url}; "
+            f"resolving through it needs its token: export {token_env} with the value the "
+            "service was started with; nothing resolved"
+        )
+    path = f"/api/flags/{urllib.parse.quote(flag_id, safe='')}/resolve"
+    answer: dict[str, Any] = ServiceClient(service_url, token).post(
+        path, {"action": action, "note": note}
+    )
+    return answer
 
 
 async def _resolve(
@@ -231,7 +295,7 @@ async def _resolve(
                 ) from exc
         service = await LocalService.start(cfg, url, run_kind="resolve")
         try:
-            return await carry_out_flag_action(service, gateway, flag_id, action, note)
+            return await carry_out_flag_action(service, gateway, flag_id, action, note, by="cli")
         finally:
             await service.close()
     raise AssertionError("unreachable")  # pragma: no cover - the with block returns

@@ -98,10 +98,10 @@ class ServiceView(Protocol):
         """Run one reconciliation now; returns its report."""
         ...
 
-    async def pause(self, *, who: str) -> Json:
+    async def pause(self, *, who: str, note: str = "") -> Json:
         """Stop sending new orders (cancels still go out); returns the status."""
         ...
 
-    async def resume(self, *, who: str) -> Json:
+    async def resume(self, *, who: str, note: str = "") -> Json:
         """Allow new orders again; returns the status."""
         ...
