@@ -166,26 +166,48 @@ class RunningService:
 StartService = Callable[..., contextlib.AbstractAsyncContextManager[RunningService]]
 
 
+MARKS_INTERVAL_S = 0.2
+"""The ``marks`` job's interval in the web tests (marks and chart samples come quickly)."""
+
+
+def make_runtime(
+    tmp_path: Path, *, token: str | None = "", config: Config | None = None,
+    strategy: Strategy | None = None, settings: SessionSettings = FAST,
+    marks_interval_s: float = MARKS_INTERVAL_S, **runtime_kwargs: Any,
+) -> tuple[Runtime, str | None]:
+    """A Runtime (not started) serving HTTP on 127.0.0.1:0, and its write token.
+
+    ``token`` "" (the default): a fresh random one; None: no token (writes are off).
+    """
+    the_token = secrets.token_urlsafe(24) if token == "" else token
+    cfg = config if config is not None else web_config(tmp_path)
+    environ = {} if the_token is None else {DEFAULT_TOKEN_ENV: the_token}
+    runtime = Runtime(
+        cfg, cfg.storage.url, settings=settings,
+        strategy=strategy if strategy is not None else IdleStrategy(),
+        http=HttpSettings(port=0), environ=environ, handle_signals=False,
+        **runtime_kwargs,
+    )
+    runtime.view.marks_interval_s = marks_interval_s
+    return runtime, the_token
+
+
+def simulator_url(runtime: Runtime) -> str:
+    """``http://127.0.0.1:<port>`` of the runtime's built-in simulator."""
+    where = runtime.where
+    assert where.startswith("built-in simulator at "), where
+    return where.removeprefix("built-in simulator at ").split()[0]
+
+
 @pytest.fixture
 def start_service(tmp_path: Path) -> StartService:
-    """``async with start_service(token=..., config=..., strategy=..., **runtime_kwargs)``."""
+    """``async with start_service(token=..., config=..., strategy=..., **runtime_kwargs)``
+    (the arguments of :func:`make_runtime`)."""
 
     @contextlib.asynccontextmanager
-    async def start(
-        *, token: str | None = "", config: Config | None = None,
-        strategy: Strategy | None = None, settings: SessionSettings = FAST,
-        **runtime_kwargs: Any,
-    ) -> AsyncIterator[RunningService]:
-        # "" (the default): a fresh random token; None: no token (write endpoints off).
-        the_token = secrets.token_urlsafe(24) if token == "" else token
-        cfg = config if config is not None else web_config(tmp_path)
-        environ = {} if the_token is None else {DEFAULT_TOKEN_ENV: the_token}
-        runtime = Runtime(
-            cfg, cfg.storage.url, settings=settings,
-            strategy=strategy if strategy is not None else IdleStrategy(),
-            http=HttpSettings(port=0), environ=environ, handle_signals=False,
-            **runtime_kwargs,
-        )
+    async def start(**kwargs: Any) -> AsyncIterator[RunningService]:
+        runtime, the_token = make_runtime(tmp_path, **kwargs)
+        cfg = runtime.config
         async with runtime:
             base_url = runtime.http_url
             assert base_url is not None
