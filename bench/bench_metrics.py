@@ -4,18 +4,26 @@ Same set-up as ``bench_session.py`` (simulator as its own process, SQLite store 
 + FULL, resting limit orders one at a time, logging as ``tradeguard run``). In one run:
 
 - ``session``: ``Session.submit_order`` alone (the baseline, as in bench_session);
-- ``session_metered``: the same submit plus the metric updates the runtime makes for
-  it: ``from_event`` for its two journaled events (intent, ack), two
-  ``observe_journal_append`` and one ``observe_exchange_request``; the two arms are
-  interleaved call by call so noise of this shared machine hits both alike;
+- ``session_fed``: a second session on the same simulator (its own store in the same
+  directory) whose metrics are fed exactly as the runtime feeds them
+  (``app.metrics_feed.attach_metrics`` and ``attach_session_metrics``: the journal
+  listener, the append-latency observer, the group-commit observer in the writer
+  thread, the exchange-request observer);
+- ``session_metered``: a third session's submit plus the same updates made by hand
+  (``from_event`` for its two events, two ``observe_journal_append``, one
+  ``observe_exchange_request``), the figure this bench gave before the feed existed;
+  each arm has its own session (so each book grows alike) and the arms are interleaved
+  call by call so noise of this shared machine hits all alike;
 - ``from_event_per_event_us``: p50 of ``from_event`` per event, timed in batches of
   1,000 (a single call is as short as the timer's own cost);
 - ``metrics_per_submit_us``: p50 of the whole set of updates one submit makes;
-- ``scrape``: p50 of ``GET /metrics`` over real HTTP from ``MetricsServer`` (the state
-  collector reads the live session) with ``--open-orders`` resting orders (default
-  1,000), and of rendering it in-process (``exposition()``).
+- ``scrape``: p50 of ``GET /metrics`` over real HTTP from ``MetricsServer`` of the fed
+  session (its state provider is the runtime's, ``ServiceReading``) with
+  ``--open-orders`` resting orders (default 1,000), and of rendering it in-process
+  (``exposition()``).
 
-Ratios: metrics per submit / session submit p50, and metered / plain submit p50.
+Ratios: metrics per submit / session submit p50, fed / plain and metered / plain
+submit p50 (target: fed within noise of plain).
 
     .venv/bin/python bench/bench_metrics.py [--orders 500] [--warmup 50] [--open-orders 1000]
 """
@@ -30,6 +38,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -47,11 +56,19 @@ from bench_session import (
     simulator_process,
     store_config,
 )
+from tradeguard.app.metrics_feed import attach_metrics, attach_session_metrics
+from tradeguard.app.service import LocalService
 from tradeguard.domain.enums import MarketKind, OrderStatus, OrderType, Side
 from tradeguard.domain.events import OrderAcknowledged, OrderIntended
 from tradeguard.domain.ids import ClientOrderId, ExchangeOrderId, Symbol
 from tradeguard.domain.orders import Order
-from tradeguard.metrics import MetricsServer, TradeguardMetrics, from_event, reading_of
+from tradeguard.metrics import (
+    MetricsServer,
+    StateReading,
+    TradeguardMetrics,
+    from_event,
+    reading_of,
+)
 from tradeguard.session import Session, SessionSettings
 
 BATCH = 1_000  # calls per timed batch of the in-process figures
@@ -136,37 +153,58 @@ async def scrape_costs(metrics: TradeguardMetrics) -> dict[str, Any]:
     return {"http": percentiles(http), "render": percentiles(render), "bytes": size}
 
 
+async def open_fed(url: str, base: Path) -> tuple[Session, TradeguardMetrics]:
+    """A second session, its metrics fed as the runtime feeds them."""
+    session = await Session.open(
+        store_config(base / "fed", session_id="benchfed"), gateway=gateway_for(url),
+        settings=SessionSettings(symbols=(SYMBOL,)), background=False,
+    )
+    service = session.service
+    assert isinstance(service, LocalService)
+    provider: list[Callable[[], StateReading]] = []
+    metrics = TradeguardMetrics(lambda: provider[0]() if provider else None)
+    provider.append(attach_metrics(metrics, service))
+    attach_session_metrics(metrics, session)
+    return session, metrics
+
+
 async def run(url: str, base: Path, orders: int, warmup: int, open_orders: int) -> dict[str, Any]:
-    """Time the plain and metered submits interleaved, then the in-process figures and
-    the scrape on the session with ``open_orders`` resting orders."""
-    gateway = gateway_for(url)
-    session: Session | None = None
+    """Time the plain, fed and metered submits interleaved, then the in-process figures
+    and the scrape on the fed session with ``open_orders`` resting orders."""
+    opened: list[Session] = []
     try:
-        session = await Session.open(
-            store_config(base), gateway=gateway, settings=SessionSettings(symbols=(SYMBOL,)),
-            background=False,
-        )
-        live = session
-        metrics = TradeguardMetrics(lambda: reading_of(live.state))
+        for name in ("plain", "metered"):
+            opened.append(await Session.open(
+                store_config(base / name, session_id=f"bench{name}"), gateway=gateway_for(url),
+                settings=SessionSettings(symbols=(SYMBOL,)), background=False,
+            ))
+        live, live_metered = opened
+        fed, fed_metrics = await open_fed(url, base)
+        opened.append(fed)
+        live_fed = fed
+        metrics = TradeguardMetrics(lambda: reading_of(live_metered.state))
         sent = 0
 
-        async def submit() -> Order:
+        async def submit(on: Session) -> Order:
             nonlocal sent
             side, price = _side_price(sent)
             sent += 1
-            order = await live.submit_order(SYMBOL, side, OrderType.LIMIT, AMOUNT, price)
+            order = await on.submit_order(SYMBOL, side, OrderType.LIMIT, AMOUNT, price)
             if order.status is not OrderStatus.OPEN:
                 raise RuntimeError(f"session order ended {order.status.value}: {order}")
             return order
 
         async def plain() -> None:
-            await submit()
+            await submit(live)
+
+        async def with_feed() -> None:
+            await submit(live_fed)
 
         async def metered() -> None:
-            order = await submit()
+            order = await submit(live_metered)
             meter_submit(metrics, *_events_of(order))
 
-        arms = {"session": plain, "session_metered": metered}
+        arms = {"session": plain, "session_fed": with_feed, "session_metered": metered}
         for call in arms.values():
             for _ in range(warmup):
                 await call()
@@ -178,30 +216,55 @@ async def run(url: str, base: Path, orders: int, warmup: int, open_orders: int) 
                 began = time.perf_counter()
                 await arms[name]()
                 latencies[name].append(time.perf_counter() - began)
-        while len(session.open_orders()) < open_orders:  # untimed: the book to scrape
-            await submit()
-        resting = len(session.open_orders())
+        while len(fed.open_orders()) < open_orders:  # untimed: the book to scrape
+            await submit(live_fed)
+        resting = len(fed.open_orders())
         inproc = in_process_costs(TradeguardMetrics())
-        scraped = await scrape_costs(metrics)
+        scraped = await scrape_costs(fed_metrics)
+        fed_text = fed_metrics.exposition().decode()
     finally:
-        if session is not None:
-            await session.close()
-        await gateway.close()
+        for one in opened:
+            await one.close()
+            await one.gateway.close()
     figures = {name: percentiles(samples) for name, samples in latencies.items()}
     submit_p50_us = figures["session"]["p50_ms"] * 1000
     return {
         "orders_per_arm": orders,
         **figures,
         **inproc,
+        "fed_series": _fed_counts(fed_text),
         "open_orders_at_scrape": resting,
         "scrape": scraped,
         "ratio_metrics_per_submit_vs_submit_p50": round(
             inproc["metrics_per_submit_us"] / submit_p50_us, 5),
+        "ratio_fed_vs_plain_submit_p50": round(
+            figures["session_fed"]["p50_ms"] / figures["session"]["p50_ms"], 3),
         "ratio_metered_vs_plain_submit_p50": round(
             figures["session_metered"]["p50_ms"] / figures["session"]["p50_ms"], 3),
         "ratio_scrape_http_p50_vs_submit_p50": round(
             scraped["http"]["p50_ms"] / figures["session"]["p50_ms"], 3),
     }
+
+
+def _fed_counts(text: str) -> dict[str, float]:
+    """A few series of the fed session's scrape: proof the feed counted the submits."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    wanted = {
+        ("tradeguard_submits_total", (("outcome", "acked"),)): "submits_acked",
+        ("tradeguard_events_appended_total", ()): "events_appended",
+        ("tradeguard_journal_append_seconds_count", ()): "appends_timed",
+        ("tradeguard_group_commit_batch_size_count", ()): "group_commits",
+        ("tradeguard_exchange_request_seconds_count", (("endpoint", "create_order"),)):
+            "create_order_requests",
+    }
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            if key in wanted:
+                found[wanted[key]] = sample.value
+    return found
 
 
 def main() -> None:

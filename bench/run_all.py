@@ -41,6 +41,8 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_restart": ["--events", "20000", "--open-orders", "50"],
     "bench_metrics": ["--orders", "60", "--warmup", "10", "--open-orders", "200"],
     "bench_walscan": ["--mib", "1", "--repeat", "1"],
+    "bench_health": ["--orders", "40", "--warmup", "10", "--rounds", "5",
+                     "--scan-events", "3000"],
 }
 # Full runs print their figures within these limits on this class of machine.
 TIMEOUT_S = {True: 300, False: 3600}

@@ -113,3 +113,29 @@ def test_restart_bench_reopens_a_session_that_matches_the_exchange(
         assert run["flags_raised"] == 0
         assert "position_mismatch" not in run["reconcile_found"]
         assert run["session_open_s"] > 0
+
+
+def test_metrics_bench_feeds_one_session_as_the_runtime_does(quick_run: dict[str, Any]) -> None:
+    data = figures(quick_run, "bench_metrics")
+    for arm in ("session", "session_fed", "session_metered"):
+        assert data[arm]["n"] == data["orders_per_arm"] == 60
+        assert 0 < data[arm]["p50_ms"] <= data[arm]["p99_ms"]
+    fed = data["fed_series"]
+    # Warm-up, timed and book-filling submits of the fed session, all counted once.
+    assert fed["submits_acked"] == fed["create_order_requests"] >= 70
+    assert fed["events_appended"] >= 2 * fed["submits_acked"]
+    assert fed["appends_timed"] > 0
+    assert 0 < fed["group_commits"] <= fed["events_appended"]
+
+
+def test_health_bench_reports_the_round_beside_the_submits(quick_run: dict[str, Any]) -> None:
+    data = figures(quick_run, "bench_health")
+    assert data["interval_seconds"] == 30.0
+    assert data["round"]["n"] == 5
+    assert data["round"]["cpu_mean_ms"] > 0
+    assert data["checks"] > 10
+    for arm in ("session", "session_during_health_rounds"):
+        assert data[arm]["n"] == 40
+    assert data["rounds_during_submits"] >= 1
+    assert data["scan_events_after_last_report"] == 3000
+    assert isinstance(data["target_met"], bool)
