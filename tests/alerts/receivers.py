@@ -158,8 +158,10 @@ class StuckReceiver:
     released: asyncio.Event = field(default_factory=asyncio.Event)
 
     def url(self, path: str = "/hook") -> str:
-        """The apprise ``json://`` URL of this receiver."""
-        return f"json://127.0.0.1:{self.port}{path}"
+        """The apprise ``json://`` URL of this receiver, with a read timeout (``rto``)
+        long enough that only :meth:`release` ends a held request (apprise's default
+        of 4 s would end it on a slow machine, and the sender would retry meanwhile)."""
+        return f"json://127.0.0.1:{self.port}{path}?rto=600"
 
     def release(self) -> None:
         """Close the held connections (and every later one at once), unanswered."""
