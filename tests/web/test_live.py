@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
@@ -151,6 +152,8 @@ async def test_a_slow_reader_is_dropped_with_lagged_and_never_slows_the_session(
             if (record["type"] == "order_acknowledged"
                     and record["fields"]["client_order_id"] == str(last)):
                 break
+    await until(lambda: hub.subscribers == 0, "the HTTP reader's subscription ended "
+                "when it disconnected")
     name, data = await anext(slow)
     assert name == "lagged"
     assert data["queue_size"] == 20
@@ -183,3 +186,48 @@ async def test_the_stream_ends_when_the_service_stops(tmp_path: Path) -> None:
     finally:
         if not runtime.view.hub.closed:
             await runtime.close()
+
+
+async def test_an_http_reader_that_stops_reading_is_dropped_and_told_so(
+    service: RunningService,
+) -> None:
+    """The stream's writer blocks on a reader whose socket is full; its queue fills
+    behind it, and the hub drops it (``lagged``) while orders still go through."""
+    runtime = service.runtime
+    hub = runtime.view.hub
+    hub.queue_size = 20
+    host, port = service.base_url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills up at once
+    reader, writer = await asyncio.open_connection(sock=_connected(sock, host, int(port)))
+    writer.write(f"GET /api/events HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+    assert b" 200 " in head.split(b"\r\n")[0]
+    await until(lambda: hub.subscribers == 1, "the reader subscribed")
+    # Never read from here on: big events fill the sockets, then the writer's queue.
+    session = runtime.session
+    price = await _limit_price(session)
+    pad = "x" * 20_000
+    sent = 0
+    while hub.subscribers and sent < 2_000:
+        hub.publish("status", {"change": "padding", "pad": pad})
+        sent += 1
+        await asyncio.sleep(0)
+    assert hub.subscribers == 0
+    assert hub.lagged_total == 1
+    order = await session.submit_order(SYMBOL, "buy", "limit", AMOUNT, price)
+    assert order.status.value == "open"  # the session never waited for the reader
+    body = b""
+    while not body.endswith(b"\r\n0\r\n\r\n"):  # the rest, then the body's last chunk
+        chunk = await asyncio.wait_for(reader.read(1 << 16), 30)
+        assert chunk, "the connection closed before the stream's end"
+        body += chunk
+    assert b"event: lagged" in body
+    writer.close()
+
+
+def _connected(sock: socket.socket, host: str, port: int) -> socket.socket:
+    sock.connect((host, port))
+    sock.setblocking(False)
+    return sock

@@ -92,10 +92,11 @@ class ReadView:
     runtime: Runtime
     hub: LiveHub
     pause_status: Callable[[], Json]  # the actions side's (ActionsView)
-    marks_interval_s: float = 5.0
+    marks_interval_s: float = 2.0
     """How often the ``marks`` job reads tickers and samples the series (set before
     the runtime starts)."""
-    series_capacity: int = 720
+    series_capacity: int = 1800
+    """Samples the series keeps (an hour at the default interval)."""
 
     @cached_property
     def marks(self) -> MarkBook:
