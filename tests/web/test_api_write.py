@@ -234,3 +234,42 @@ async def test_reconcile_finds_a_flag_and_resolve_carries_out_its_action(
     assert "already resolved" in twice.json()["message"]
     assert svc.token is not None
     assert svc.token.encode() not in _raw_journal(svc)
+
+
+async def test_a_pause_survives_a_restart_of_the_service(
+    start_service: StartService, tmp_path: Path,
+) -> None:
+    config = web_config(tmp_path)
+    async with start_service(config=config) as svc:
+        paused = await svc.api.post("/api/pause", json_body={"note": "until Monday"},
+                                    auth=True)
+        assert paused.status == 200, paused.body
+    async with start_service(config=config) as svc:
+        status = svc.runtime.view.pause_status()
+        assert (status["paused"], status["by"], status["note"]) == (True, "operator",
+                                                                    "until Monday")
+        with pytest.raises(TradingPausedError):
+            await svc.runtime.session.submit_order("BTC/USDT", "buy", "limit",
+                                                   Decimal("0.001"), Decimal("20000"))
+        resumed = await svc.api.post("/api/resume", auth=True)
+        assert resumed.json() == {"paused": False, "changed": True}
+
+
+async def test_writes_answer_503_until_the_session_is_open(tmp_path: Path) -> None:
+    from tradeguard.app.runtime import Runtime
+    from tradeguard.web.app import build_app
+    from tradeguard.web.server import HttpServer
+
+    config = web_config(tmp_path)
+    runtime = Runtime(config, config.storage.url, handle_signals=False)  # not started
+    app = build_app(runtime.view, token="t0ken", token_name="operator")
+    async with HttpServer(app, host="127.0.0.1", port=0) as server, aiohttp.ClientSession(
+        headers={"Authorization": "Bearer t0ken"}
+    ) as http:
+        for path in WRITES:
+            body = {"action": "ignore"} if path.endswith("/resolve") else {}
+            async with http.post(server.base_url + path, json=body) as resp:
+                assert resp.status == 503, (path, await resp.text())
+                answer = await resp.json()
+                assert answer["error"] == "service_starting"
+                assert "starting" in answer["message"]
