@@ -19,6 +19,7 @@ from tradeguard.domain.enums import MarketKind
 from tradeguard.domain.state import SessionState
 from tradeguard.errors import TradeguardError
 from tradeguard.exchange.gateway import ExchangeGateway
+from tradeguard.logs import get_logger
 
 __all__ = [
     "DEFAULT_VALUATION_ASSET",
@@ -33,6 +34,8 @@ __all__ = [
     "valuation_asset",
     "value_state",
 ]
+
+_log = get_logger("tradeguard.app.marks")
 
 DEFAULT_VALUATION_ASSET = "USDT"
 _ZERO = Decimal(0)
@@ -59,9 +62,13 @@ class MarkBook:
         return None if mark is None else mark.price
 
     async def refresh(self, gateway: ExchangeGateway, symbols: Iterable[str]) -> int:
-        """Read the ticker of each symbol; returns how many were refreshed. A symbol
-        whose ticker fails keeps its last mark (the error is remembered, not raised,
-        unless every one failed)."""
+        """Read the ticker of each symbol; returns how many were refreshed.
+
+        A symbol whose ticker fails keeps its last mark (its time says how old it is).
+        The errors are kept in :attr:`last_error` and logged once when they start and
+        once when they stop, never raised: the exchange being down is the health
+        checks' finding, and a dashboard must not fill the log every few seconds.
+        """
         wanted = list(dict.fromkeys(symbols))
         done = 0
         errors: list[str] = []
@@ -74,9 +81,12 @@ class MarkBook:
             if ticker.mid is not None:
                 self.marks[symbol] = Mark(ticker.mid, ticker.ts_ns or time.time_ns())
                 done += 1
-        self.last_error = "; ".join(errors) or None
-        if errors and done == 0:
-            raise TradeguardError(f"no mark price could be read: {self.last_error}")
+        error = "; ".join(errors) or None
+        if error is not None and self.last_error is None:
+            _log.warning("mark prices unavailable", error=error)
+        elif error is None and self.last_error is not None:
+            _log.info("mark prices available again", symbols=len(wanted))
+        self.last_error = error
         return done
 
 

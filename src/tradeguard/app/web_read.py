@@ -118,22 +118,14 @@ class ReadView:
 
     async def refresh_marks(self) -> None:
         """One pass of the ``marks`` job: read the tickers, then take a chart sample
-        (also when the tickers failed: the error is the pass's, after the sample)."""
+        (also when the tickers failed: equity at the last known marks)."""
         session = self.runtime.session
-        error: Exception | None = None
-        try:
-            await self.marks.refresh(
-                session.gateway, symbols_to_mark(session.state, session.markets)
-            )
-        except Exception as exc:  # noqa: BLE001 - recorded by the job after the sample
-            error = exc
+        await self.marks.refresh(session.gateway, symbols_to_mark(session.state, session.markets))
         valuation = value_state(session.state, self.marks)
         self.chart.add(Sample(
             ts_ns=time.time_ns(), equity=valuation.equity,
             journal_append_p99_s=self.runtime.service.append_latency.p99_seconds(),
         ))
-        if error is not None:
-            raise error
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -155,7 +147,8 @@ class ReadView:
         doc["health_status"] = None if health is None else health.status
         valuation = value_state(state, self.marks)
         doc["equity"] = {"asset": valuation.asset, "equity": valuation.equity,
-                         "unpriced": list(valuation.unpriced)}
+                         "unpriced": list(valuation.unpriced),
+                         "marks_error": self.marks.last_error}
         doc["live_subscribers"] = self.hub.subscribers
         return doc
 
