@@ -2,9 +2,10 @@
 
 ``AlertDispatcher.notify`` decides (policy) and enqueues without awaiting anything; a
 full queue drops the alert (counted, logged), never raises. The worker sends through
-apprise (its blocking ``notify`` runs in a thread), retries with doubling backoff, and
-reports every outcome through the injected ``on_result`` hook, which the runtime uses
-to journal ``AlertSent`` / ``AlertFailed``. ``already_sent`` lets it skip an alert an
+apprise (its blocking ``notify`` runs in a thread) to every channel at once, so a
+channel that hangs holds back no other; it retries with doubling backoff, and reports
+every outcome through the injected ``on_result`` hook, which the runtime uses to
+journal ``AlertSent`` / ``AlertFailed``. ``already_sent`` lets it skip an alert an
 earlier run already delivered. A URL's credential never reaches a log or an error:
 targets carry a masked label, and secret URLs are registered with the log redactor.
 """
