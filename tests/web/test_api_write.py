@@ -216,6 +216,21 @@ async def test_reconcile_finds_a_flag_and_resolve_carries_out_its_action(
     assert session.state.last_seq == seq
     assert session.state.flags[flag_id].is_open  # type: ignore[index]
 
+    # The exchange failing to answer is the exchange's fault, not the request's: 502,
+    # the flag stays open and nothing is resolved.
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{sim.url}/_sim/faults", json={
+            "path": "/api/v3/order", "method": "GET", "action": "status", "status": 503,
+            "count": 100}) as armed:
+            assert armed.status == 200
+        failed = await svc.api.post(path, json_body={"action": "adopt"}, auth=True)
+        async with http.delete(f"{sim.url}/_sim/faults") as cleared:
+            assert cleared.status == 200
+    assert failed.status == 502, failed.body
+    assert failed.json()["error"] == "upstream_failed"
+    assert session.state.flags[flag_id].is_open  # type: ignore[index]
+    assert not any(isinstance(e, FlagResolved) for e in _journal(svc))
+
     resolved = await svc.api.post(
         path, json_body={"action": "cancel_on_exchange", "note": "not ours"}, auth=True
     )
