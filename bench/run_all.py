@@ -43,6 +43,8 @@ QUICK_ARGS: dict[str, list[str]] = {
     "bench_walscan": ["--mib", "1", "--repeat", "1"],
     "bench_health": ["--orders", "40", "--warmup", "10", "--rounds", "5",
                      "--scan-events", "3000"],
+    "bench_web": ["--orders", "50", "--warmup", "10", "--open-orders", "300",
+                  "--requests", "10"],
 }
 # Full runs print their figures within these limits on this class of machine.
 TIMEOUT_S = {True: 300, False: 3600}

@@ -139,3 +139,16 @@ def test_health_bench_reports_the_round_beside_the_submits(quick_run: dict[str, 
     assert data["rounds_during_submits"] >= 1
     assert data["scan_events_after_last_report"] == 3000
     assert isinstance(data["target_met"], bool)
+
+
+def test_web_bench_times_the_status_on_the_book_it_built(quick_run: dict[str, Any]) -> None:
+    data = figures(quick_run, "bench_web")
+    for arm in ("session", "session_with_5_event_streams"):
+        assert data[arm]["n"] == data["orders_per_arm"] == 50
+    assert data["subscribers_seen_while_streaming"] == 5
+    # 5 clients x 2 records per submit while streaming (less what a block's end cut off).
+    assert data["frames_read_by_clients"] > 0
+    assert data["open_orders"] == 300
+    assert data["api_status"]["n"] == 10
+    assert data["api_status"]["bytes"] > 0
+    assert isinstance(data["target_met"], bool)
