@@ -1,4 +1,10 @@
-"""Shared fixtures: a real PostgreSQL for the tests that need one.
+"""Shared fixtures: a real PostgreSQL for the tests that need one; no fixed HTTP port.
+
+The suite runs in parallel (``make test``: pytest-xdist workers), so nothing a test
+starts may take a fixed port or a fixed file. A service in this process that asks for
+the dashboard's default port (8765, what ``make run`` serves) fails the test at once
+(give ``http=HttpSettings(port=0)`` or ``enabled=False``); a ``tradeguard run``
+subprocess needs ``--http 127.0.0.1:0`` or ``--no-http``.
 
 ``pg_url`` gives each test its own throwaway schema (dropped afterwards) on:
 1. the server at 127.0.0.1:5432 (database ``test``, user ``postgres``, trust auth: CI);
@@ -18,6 +24,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -91,6 +98,29 @@ class _Cluster:
             self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_default_http_port() -> Iterator[None]:
+    """An in-process HttpServer on the default port fails the test that made it: two
+    workers, or a developer's ``make run``, would fight over it."""
+    from tradeguard.web.config import DEFAULT_HTTP_PORT
+    from tradeguard.web.server import HttpServer
+
+    original = HttpServer.__init__
+
+    def guarded(self: HttpServer, app: Any, *, host: str, port: int, **kwargs: Any) -> None:
+        if port == DEFAULT_HTTP_PORT:
+            raise AssertionError(
+                f"a test serves HTTP on the fixed default port {port}: use "
+                "HttpSettings(port=0) or enabled=False (tradeguard run: --http "
+                "127.0.0.1:0 or --no-http)"
+            )
+        original(self, app, host=host, port=port, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(HttpServer, "__init__", guarded)
+        yield
 
 
 @pytest.fixture(scope="session")
