@@ -17,7 +17,10 @@ reconciliation passed in (as the runtime does), its event-loop lag probe running
   interval) / ``health.interval_seconds`` (default 30 s), as % of one core. Target < 2 %;
 - ``session`` and ``session_during_health_rounds``: ``Session.submit_order`` p50/p99
   in alternating blocks, with no round running, and with rounds running back to back
-  (far more often than the default interval: the worst case for the submit path);
+  (hundreds a second instead of one per interval: what a submit that overlaps a round
+  pays, the worst case for the submit path); ``submit_overlap_share_at_default_interval``
+  is the share of the time a round runs at the default interval (round wall p50 /
+  interval), so the share of submits that can meet one;
 - ``round_without_known_reconcile``: a round that must look back through the journal
   for the last reconciliation report (``--scan-events`` records after it), what every
   round did before the service passed the session's last reconciliation in.
@@ -217,6 +220,8 @@ async def run(url: str, base: Path, orders: int, warmup: int, rounds: int,
         "ratio_submit_p50_during_rounds_vs_quiet": round(
             beside["session_during_health_rounds"]["p50_ms"] / quiet_p50, 3),
         "ratio_round_cpu_mean_vs_submit_p50": round(steady["cpu_mean_ms"] / quiet_p50, 3),
+        "submit_overlap_share_at_default_interval": round(
+            steady["wall"]["p50_ms"] / 1000 / interval, 7),
         "scan_events_after_last_report": scan_events,
         "round_without_known_reconcile": scan,
         "round_with_known_reconcile_same_journal": known,

@@ -12,7 +12,9 @@ poll of 10,000 orders; the health job and the other jobs run at their defaults.
   p50/p99 in alternating blocks of 25, with no client, and with 5 clients holding
   ``GET /api/events`` open and reading every frame (each submit journals two records,
   so each client gets two frames per submit). The clients run in their own process,
-  as browsers would, and are connected and disconnected between blocks;
+  as browsers would, and are connected and disconnected between blocks. Beside them,
+  this process's CPU per submit in each arm (``time.process_time``: the service's
+  side only), and from their difference the service's CPU per frame delivered;
 - ``api_status``: ``GET /api/status`` p50/p99 over real HTTP (keep-alive) with
   ``--open-orders`` open orders in the session (default 10,000; target p50 < 100 ms),
   beside ``GET /metrics`` and ``GET /api/orders?status=open`` on the same book.
@@ -170,6 +172,7 @@ async def submits_beside_streams(runtime: Runtime, clients: Clients, orders: int
         await submit(session, index)
     arms = ("session", f"session_with_{STREAMS}_event_streams")
     latencies: dict[str, list[float]] = {name: [] for name in arms}
+    cpu: dict[str, float] = dict.fromkeys(arms, 0.0)
     subscribers: list[int] = []
     sent, block = warmup, 0
     while min(len(v) for v in latencies.values()) < orders:
@@ -180,14 +183,21 @@ async def submits_beside_streams(runtime: Runtime, clients: Clients, orders: int
             assert answer == f"opened {STREAMS}", answer
             subscribers.append(runtime.view.hub.subscribers)
         name = arms[1] if streaming else arms[0]
+        cpu_began = time.process_time()
         for _ in range(BLOCK):
             latencies[name].append(await submit(session, sent))
             sent += 1
+        cpu[name] += time.process_time() - cpu_began
         if streaming:
             assert await clients.command("close") == "closed"
     figures = {name: percentiles(samples[:orders]) for name, samples in latencies.items()}
+    # CPU of this process only (the service): the clients' own reading is not in it.
+    per_submit = {name: cpu[name] / len(latencies[name]) * 1000 for name in arms}
     return {
         **figures,
+        "service_cpu_per_submit_ms": {name: round(v, 4) for name, v in per_submit.items()},
+        "service_cpu_per_frame_us": round(
+            (per_submit[arms[1]] - per_submit[arms[0]]) * 1000 / (2 * STREAMS), 2),
         "subscribers_seen_while_streaming": min(subscribers),
         "ratio_submit_p50_streams_vs_none": round(
             figures[arms[1]]["p50_ms"] / figures[arms[0]]["p50_ms"], 3),
