@@ -214,7 +214,8 @@ class Runtime:
         try:
             await self._open(token)
             await self._start_watchers()
-        except BaseException:
+        except BaseException as exc:
+            self.startup_progress.failed(exc)  # the page says the start-up failed, and why
             await self._close_opened()
             self._remove_signals()
             raise
@@ -247,7 +248,8 @@ class Runtime:
         from tradeguard.web.app import build_app
 
         server = HttpServer(
-            build_app(self.view, token=token, token_name=settings.token_name),
+            build_app(self.view, token=token, token_name=settings.token_name,
+                      token_env=settings.token_env),
             host=settings.host, port=settings.port, allow_remote=token is not None,
             name="dashboard",
         )

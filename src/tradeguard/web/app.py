@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from tradeguard.errors import ServiceRequestError
 from tradeguard.logs import get_logger
+from tradeguard.web.config import DEFAULT_TOKEN_ENV
 from tradeguard.web.responses import error_response
 from tradeguard.web.source import ServiceView
 
@@ -29,8 +30,12 @@ _log = get_logger(__name__)
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def build_app(view: ServiceView, *, token: str | None, token_name: str) -> Starlette:
-    """The app serving ``view``; write endpoints need ``token`` (None: they are off)."""
+def build_app(
+    view: ServiceView, *, token: str | None, token_name: str,
+    token_env: str = DEFAULT_TOKEN_ENV,
+) -> Starlette:
+    """The app serving ``view``; write endpoints need ``token`` (None: they are off,
+    and say to set the variable ``token_env``)."""
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.requests import Request
@@ -66,7 +71,7 @@ def build_app(view: ServiceView, *, token: str | None, token_name: str) -> Starl
 
     routes = [
         *read_routes(view),
-        *write_routes(view, token=token, token_name=token_name),
+        *write_routes(view, token=token, token_name=token_name, token_env=token_env),
         Route("/metrics", scrape, methods=["GET"]),
         *dashboard_routes(),
     ]
