@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from webfixtures import (
     SYMBOL,
     Api,
@@ -23,6 +24,7 @@ from webfixtures import (
     web_config,
 )
 
+from tradeguard.errors import ServiceStartingError
 from tradeguard.health.checks import HealthConfig
 from tradeguard.session.session import Session
 
@@ -183,6 +185,9 @@ async def test_the_stream_ends_when_the_service_stops(tmp_path: Path) -> None:
         assert runtime.exit_code == 0
         assert runtime.view.hub.closed
         assert runtime.view.hub.subscribers == 0
+        assert runtime.view.status()["phase"] == "stopped"
+        with pytest.raises(ServiceStartingError, match="stopping"):  # a 503, not a 500
+            await runtime.view.journal()
     finally:
         if not runtime.view.hub.closed:
             await runtime.close()

@@ -20,7 +20,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -40,7 +40,12 @@ from tradeguard.app.web_live import LiveHub, iso_utc
 from tradeguard.domain.enums import FlagSeverity, OrderStatus
 from tradeguard.domain.flags import Flag
 from tradeguard.domain.orders import OPEN_STATUSES, Order
-from tradeguard.errors import InvalidRequestError, ServiceStartingError
+from tradeguard.errors import (
+    InvalidRequestError,
+    ServiceStartingError,
+    StoreClosedError,
+    StoreError,
+)
 from tradeguard.web.source import Json, LiveEvent
 
 if TYPE_CHECKING:
@@ -58,6 +63,7 @@ ORDER_STATUS_FILTERS = ("open", *(s.value for s in OrderStatus if s is not Order
 partially_filled) or one other order status."""
 
 _Job = tuple[Callable[[], Awaitable[None]], float]
+_T = TypeVar("_T")
 
 
 def _with_iso(doc: dict[str, Any], *keys: str) -> dict[str, Any]:
@@ -116,6 +122,7 @@ class ReadView:
         """The jobs the runtime runs for the read side once the session is open (and the
         live stream hears that the run started)."""
         self.hub.publish("status", self._status_event("started"))
+        self._run_started_ns  # noqa: B018 - read it now, while the store is surely open
         return {"marks": (self.refresh_marks, self.marks_interval_s)}
 
     async def refresh_marks(self) -> None:
@@ -232,9 +239,7 @@ class ReadView:
     async def reconciliations(self, *, limit: int = 20) -> list[Json]:
         _check_range("limit", limit, 1, RECONCILIATIONS_MAX_LIMIT)
         session = self._session()
-        reports = await asyncio.to_thread(
-            recent_reconciliations, self.runtime.service.store, limit=limit
-        )
+        reports = await self._read_store(recent_reconciliations, limit=limit)
         flags = session.state.flags
         for report in reports:
             report["flags"] = [
@@ -252,9 +257,8 @@ class ReadView:
         _check_range("after", after, 0, None)
         _check_range("limit", limit, 1, JOURNAL_MAX_LIMIT)
         self._session()
-        return await asyncio.to_thread(
-            journal_page, self.runtime.service.store, after=after, limit=limit
-        )
+        page: Json = await self._read_store(journal_page, after=after, limit=limit)
+        return page
 
     def series(self) -> Json:
         """``{"interval_s", "capacity", "valuation_asset", "ts_ns": [...], "equity":
@@ -292,6 +296,14 @@ class ReadView:
         return self.runtime.metrics.exposition()
 
     # --- internals -----------------------------------------------------------------------
+
+    async def _read_store(self, read: Callable[..., _T], **kwargs: Any) -> _T:
+        """``read(store, **kwargs)`` in a worker thread; a store closed under it (the
+        service stopping) is a 503, not an internal error."""
+        try:
+            return await asyncio.to_thread(read, self.runtime.service.store, **kwargs)
+        except StoreClosedError as exc:
+            raise ServiceStartingError(f"the service is stopping: {exc}") from exc
 
     def _follow_startup(self) -> None:
         """Have the start-up tracker's progress reach the live stream (once)."""
@@ -356,9 +368,12 @@ class ReadView:
 
     @cached_property
     def _run_started_ns(self) -> int:
-        """When this run began (its run marker; read once)."""
+        """When this run began (its run marker, read once: at start, by ``read_jobs``)."""
         service = self.runtime.service
-        run = service.store.last_run()
+        try:
+            run = service.store.last_run()
+        except StoreError:
+            run = None  # closed already: the start as the monotonic clock saw it
         if run is not None and run.run_id == service.run_id:
             return run.started_ns
         started = self.runtime.started_monotonic
