@@ -26,13 +26,18 @@ const state = {
   backoff: 1000,
   stateTimer: null,
   recoveryTimer: null,
+  startTimer: null,
+  starting: false,
   opened: false,
 };
 
 // --- loading the panels -------------------------------------------------------------------
 
 async function loadStatus() {
-  const info = renderRun(await getJson("/api/status"), clock);
+  const result = await getJson("/api/status");
+  const info = renderRun(result, clock);
+  state.starting = result.ok && pick(result.data, "phase") === "starting";
+  document.body.dataset.phase = result.ok ? String(pick(result.data, "phase") ?? "") : "unavailable";
   if (info) {
     state.paused = info.paused;
     const pause = $("btn-pause");
@@ -41,6 +46,7 @@ async function loadStatus() {
     pause.classList.toggle("btn-primary", info.paused);
     $("btn-reconcile").disabled = false;
   }
+  return result;
 }
 
 async function loadRecovery() {
@@ -96,15 +102,28 @@ async function loadSeries() {
   renderChart(await getJson("/api/series"));
 }
 
+const SESSION_PANELS = ["flags", "orders", "positions", "balances", "reconciliations", "journal",
+                        "chart"];
+
+// While the service recovers, only the run, the recovery and health answer: the other
+// panels wait (asking them would only get 503s) and the status is polled until it runs.
 async function loadAll() {
-  await Promise.all([loadStatus(), loadRecovery(), loadHealth(), loadFlags(), loadTrading(),
-                     loadJournal(), loadSeries()]);
+  await Promise.all([loadStatus(), loadRecovery(), loadHealth()]);
+  if (state.starting) {
+    for (const name of SESSION_PANELS) {
+      replace($(`${name}-body`), empty("waiting for the start-up to finish…"));
+    }
+    clearTimeout(state.startTimer);
+    state.startTimer = setTimeout(loadAll, 1000);
+  } else {
+    await Promise.all([loadFlags(), loadTrading(), loadJournal(), loadSeries()]);
+  }
   document.body.dataset.loaded = "true";
 }
 
 // Many journal records arrive in bursts: redraw the state panels once per burst.
 function stateChanged() {
-  if (state.stateTimer !== null) return;
+  if (state.stateTimer !== null || state.starting) return;
   state.stateTimer = setTimeout(async () => {
     state.stateTimer = null;
     await Promise.all([loadTrading(), loadFlags(), loadStatus()]);
@@ -156,7 +175,7 @@ function onRecovery(event) {
   const data = parse(event);
   if (data) renderRecovery({ ok: true, data });
   else loadRecovery();
-  if (data && !recoveryRunning(data)) loadAll(); // the session just opened
+  if (data && state.starting && !recoveryRunning(data)) loadAll(); // the session just opened
 }
 
 function connect() {
@@ -172,13 +191,16 @@ function connect() {
     setLive("open", "live");
     // Catch up on what happened before the stream was (re)opened.
     if (state.opened) loadAll();
-    else loadJournal();
+    else if (!state.starting) loadJournal();
     state.opened = true;
   });
   stream.addEventListener("journal", onJournal);
   stream.addEventListener("health", onHealth);
   stream.addEventListener("recovery", onRecovery);
-  stream.addEventListener("status", () => { loadStatus(); loadRecovery(); });
+  stream.addEventListener("status", () => {
+    if (state.starting) loadAll();
+    else { loadStatus(); loadRecovery(); }
+  });
   stream.addEventListener("lagged", () => loadAll());
   stream.addEventListener("error", () => {
     if (stream.readyState === EventSource.CLOSED) {
@@ -339,5 +361,5 @@ tokenButton();
 loadAll();
 connect();
 setInterval(() => clock.tick(), 1000);
-setInterval(loadSeries, SERIES_REFRESH_MS);
+setInterval(() => { if (!state.starting) loadSeries(); }, SERIES_REFRESH_MS);
 setInterval(() => { if (!document.hidden) loadAll(); }, FULL_REFRESH_MS);

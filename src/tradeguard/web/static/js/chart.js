@@ -41,8 +41,9 @@ export function lineChart({ title, points, series, format, empty }) {
   svg("line", { class: "axis", x1: 0, x2: W, y1: base, y2: base }),
   svg("path", { class: `area-${series}`, d: area }),
   svg("path", { class: `line-${series}`, d: line, "vector-effect": "non-scaling-stroke" }));
-  const scale = el("div", { class: "chart-title small" },
-    el("span", null, `${time(t0)} – ${time(t1)} UTC`),
-    el("span", null, `min ${format(Math.min(...pts.map((p) => p.v)))} · max ${format(Math.max(...pts.map((p) => p.v)))}`));
+  const scale = el("div", { class: "chart-scale" },
+    el("span", { title: `${time(t0)} – ${time(t1)} UTC` }, `since ${time(t0)}`),
+    el("span", null, `min ${format(Math.min(...pts.map((p) => p.v)))}`),
+    el("span", null, `max ${format(Math.max(...pts.map((p) => p.v)))}`));
   return el("div", { class: "chart" }, head, chart, scale);
 }

@@ -276,7 +276,9 @@ function figures(r) {
     const flagsRaised = Number(pick(reconcile, "flags_raised") ?? 0);
     reconcileText = `${complete === false ? "INCOMPLETE" : "complete"}, ${n} discrepanc${n === 1 ? "y" : "ies"}`
       + (flagsRaised ? `, ${flagsRaised} flag${flagsRaised === 1 ? "" : "s"}` : "");
-    reconcileCls = complete === false || flagsRaised ? "crit" : n > 0 ? "warn" : "ok";
+    // Discrepancies corrected by themselves are normal (first start, fills while down);
+    // a flag needs a person, an incomplete run could not check everything.
+    reconcileCls = complete === false ? "crit" : flagsRaised ? "warn" : "ok";
     if (!isBlank(pick(reconcile, "error"))) {
       reconcileText = `failed: ${pick(reconcile, "error")}`;
       reconcileCls = "crit";
@@ -524,17 +526,7 @@ export function renderReconciliations(result) {
     replace(body, empty("no reconciliation yet"));
     return;
   }
-  replace(body, el("ul", { class: "recons" }, groupQuiet(reports).slice(0, 10).map((item) => {
-    if (item.quiet) {
-      const first = pick(item.reports[item.reports.length - 1], "ts_ns");
-      const last = pick(item.reports[0], "ts_ns");
-      return el("li", { class: "recon recon-quiet" }, el("div", { class: "recon-head" },
-        el("span", { class: "recon-when", title: `${isoTime(first)} – ${isoTime(last)}` },
-          item.reports.length > 1 ? `${time(first)} – ${time(last)}` : time(last)),
-        pill("no difference", "ok"),
-        item.reports.length > 1 ? el("span", { class: "muted small" }, `${item.reports.length} runs`)
-          : el("span", { class: "muted small" }, millis(pick(item.reports[0], "duration_ms")))));
-    }
+  replace(body, el("ul", { class: "recons" }, groupRepeats(reports).slice(0, 10).map((item) => {
     const r = item.reports[0];
     const discs = listOf(pick(r, "discrepancies") ?? [], "items");
     const nDiscs = discs.reduce((n, d) => n + (Number(pick(d, "count")) || 1), 0);
@@ -548,17 +540,22 @@ export function renderReconciliations(result) {
       : nDiscs ? pill(`${nDiscs} discrepanc${nDiscs === 1 ? "y" : "ies"}`, flagsRaised.length ? "crit" : "warn")
         : pill("no difference", "ok");
     const ts = pick(r, "ts_ns", "ts", "finished_ns");
+    const runs = item.reports.length;
+    const oldest = pick(item.reports[runs - 1], "ts_ns", "ts");
     return el("li", { class: "recon", "data-seq": text(pick(r, "seq")) },
       el("div", { class: "recon-head" },
-        el("span", { class: "recon-when", title: isoTime(ts) }, time(ts)),
+        el("span", { class: "recon-when", title: runs > 1 ? `${isoTime(oldest)} – ${isoTime(ts)}` : isoTime(ts) },
+          runs > 1 ? `${time(oldest)} – ${time(ts)}` : time(ts)),
         state,
+        runs > 1 ? el("span", { class: "muted small" }, `${runs} runs`) : null,
         isBlank(pick(r, "trigger", "reason")) ? null
           : el("span", { class: "muted small" }, words(pick(r, "trigger", "reason"))),
         isBlank(nCorrective) || Number(nCorrective) === 0 ? null
           : el("span", { class: "muted small" }, `${nCorrective} correction${Number(nCorrective) === 1 ? "" : "s"} journaled`),
         flagsRaised.length ? el("span", { class: "small neg" }, `${flagsRaised.length} flag${flagsRaised.length === 1 ? "" : "s"} raised`) : null,
         unchecked.length ? el("span", { class: "small neg", title: unchecked.join(", ") }, `${unchecked.length} not checked`) : null,
-        isBlank(pick(r, "duration_ms")) ? null : el("span", { class: "muted small" }, millis(pick(r, "duration_ms")))),
+        isBlank(pick(r, "duration_ms")) || runs > 1 ? null
+          : el("span", { class: "muted small" }, millis(pick(r, "duration_ms")))),
       discs.length || failures.length ? el("ul", { class: "discs" },
         discs.slice(0, 12).map((d) => el("li", { class: "disc" },
           el("b", null, words(pick(d, "kind", "type"))),
@@ -571,19 +568,21 @@ export function renderReconciliations(result) {
   })));
 }
 
-function isQuiet(r) {
-  return pick(r, "complete") !== false && !listOf(pick(r, "discrepancies") ?? []).length
-    && !listOf(pick(r, "failures") ?? []).length && !listOf(pick(r, "flags_raised") ?? []).length
-    && !listOf(pick(r, "unchecked") ?? []).length;
+// What a report found, as a key: consecutive reports that found the same and changed
+// nothing (no correction, no flag) are shown as one line.
+function repeatKey(r) {
+  if (Number(pick(r, "events_journaled") ?? 0) > 0) return null;
+  if (listOf(pick(r, "flags_raised") ?? []).length || listOf(pick(r, "failures") ?? []).length) return null;
+  return JSON.stringify([pick(r, "complete"), pick(r, "found") ?? {}, pick(r, "unchecked") ?? []]);
 }
 
-// Consecutive reports that found nothing become one line.
-function groupQuiet(reports) {
+function groupRepeats(reports) {
   const items = [];
   for (const r of reports) {
+    const key = repeatKey(r);
     const last = items[items.length - 1];
-    if (isQuiet(r) && last && last.quiet) last.reports.push(r);
-    else items.push({ quiet: isQuiet(r), reports: [r] });
+    if (key !== null && last && last.key === key) last.reports.push(r);
+    else items.push({ key, reports: [r] });
   }
   return items;
 }
