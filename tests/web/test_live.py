@@ -104,6 +104,16 @@ async def test_a_reader_sees_an_orders_journal_records_in_seq_order(
                                   params={"after": str(seqs[0] - 1), "limit": str(len(seqs))})
         assert page["records"] == seen
 
+        # A pause and a resume are journaled, and the stream says the run changed.
+        await runtime.view.pause(who="tester", note="lunch")
+        _, paused = await next_event(events, "status")
+        assert paused["change"] == "paused"
+        assert (paused["by"], paused["note"]) == ("tester", "lunch")
+        await runtime.view.resume(who="tester")
+        _, resumed = await next_event(events, "status")
+        assert resumed["change"] == "resumed"
+        assert resumed["seq"] > paused["seq"]
+
 
 async def test_health_changes_and_heartbeats_reach_the_stream(
     start_service: StartService, tmp_path: Path,

@@ -2,7 +2,8 @@
 
 :class:`LiveHub` hears every durable journal append (``SessionJournal.add_listener``,
 on the loop, in seq order) and hands each record to every subscriber as a ``journal``
-event, plus one ``health`` event for an append that holds ``HealthChanged`` records.
+event, plus one ``health`` event for an append that holds ``HealthChanged`` records and
+a ``status`` event for a pause or a resume (``TradingPaused``, ``TradingResumed``).
 Anyone may :meth:`LiveHub.publish` more (``status``, ``recovery``), from any thread.
 
 Publishing never waits: each subscriber has its own bounded queue, and one that is full
@@ -42,6 +43,9 @@ DEFAULT_QUEUE_SIZE = 2000
 DEFAULT_HEARTBEAT_S = 15.0
 
 _END: LiveEvent = ("", {})  # the sentinel that ends a subscription
+
+_RUN_CHANGES = {"trading_paused": "paused", "trading_resumed": "resumed"}
+"""Journal record types that change the run's status (a ``status`` event follows)."""
 
 
 def iso_utc(ts_ns: int | None) -> str | None:
@@ -212,7 +216,12 @@ class LiveHub:
         epoch = None if self._journal is None else self._journal.epoch
         changes: list[Json] = []
         for offset, event in enumerate(events):
-            self._deliver(("journal", event_json(first_seq + offset, event, epoch=epoch)))
+            record = event_json(first_seq + offset, event, epoch=epoch)
+            self._deliver(("journal", record))
+            change = _RUN_CHANGES.get(record["type"])
+            if change is not None:
+                self._deliver(("status", {"change": change, "seq": record["seq"],
+                                          "ts_ns": record["ts_ns"], **record["fields"]}))
             if isinstance(event, HealthChanged):
                 changes.append({"check": event.check, "status": event.status,
                                 "previous": event.previous, "value": event.value,
