@@ -25,6 +25,7 @@ __all__ = [
     "InvalidRequestError",
     "InvalidTransitionError",
     "JournalCorruptionError",
+    "LeaseLostError",
     "NotFoundError",
     "OrderBlockedError",
     "OrderNotFoundError",
@@ -123,6 +124,13 @@ class StoreFailedError(StoreError):
 class StaleEpochError(StoreError):
     """The writer's epoch (fencing token) is older than the store's: another writer holds
     the lease. Nothing was written."""
+
+
+class LeaseLostError(StaleEpochError):
+    """The session's lease is no longer this holder's: another holder took it (the
+    epoch moved on), the store's epoch was advanced without it, or it expired before
+    it was renewed. The holder must stop sending at once and stop writing; it may
+    only try to acquire the lease again (a new term, a new epoch)."""
 
 
 class UnsupportedVersionError(StoreError):

@@ -58,7 +58,7 @@ def test_migrations_recorded_and_idempotent(tmp_path: Path) -> None:
         assert apply_migrations(conn, "sqlite") == [m.version for m in MIGRATIONS]
         assert apply_migrations(conn, "sqlite") == []
         ledger = applied_migrations(conn, "sqlite")
-        assert [v for v, _, _ in ledger] == [1, 2]
+        assert [v for v, _, _ in ledger] == [m.version for m in MIGRATIONS]
         assert all(ns > 0 and text for _, ns, text in ledger)
         assert current_version(conn, "sqlite") == LATEST_VERSION
     finally:
@@ -77,7 +77,7 @@ def test_v1_store_is_migrated_after_a_backup(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="needs migrating"):
         open_store(tmp_path, readonly=True)
     with SqliteStore(tmp_path) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == LATEST_VERSION
         assert "epoch" in _columns(db, "journal")
         assert [r.epoch for r in store.read()] == [0, 0, 0]
         assert _chain_ok(store)
@@ -86,7 +86,7 @@ def test_v1_store_is_migrated_after_a_backup(tmp_path: Path) -> None:
         prev = store.begin_run("new-run")
         assert prev is not None
         assert prev.run_id == "old-run"
-    backups = sorted((tmp_path / "backups").glob("pre-migration-1-2-*.db"))
+    backups = sorted((tmp_path / "backups").glob(f"pre-migration-1-{LATEST_VERSION}-*.db"))
     assert len(backups) == 1
     assert "epoch" not in _columns(backups[0], "journal")
     # The pre-migration backup is a v1 store and restores into a current one.
@@ -124,12 +124,12 @@ def test_postgres_v1_schema_is_migrated_after_a_backup(pg_url: str, tmp_path: Pa
         assert v1.schema_version() == 1
         v1.append([rec(1), rec(2)], epoch=0)
     with PostgresStore(url) as store:
-        assert store.schema_version() == 2
+        assert store.schema_version() == LATEST_VERSION
         assert [r.epoch for r in store.read()] == [0, 0]
         assert _chain_ok(store)
         assert store.append([rec(3)], epoch=0).first_seq == 3
         schema = store.schema
-    backups = list((tmp_path / "pg-backups").glob("pre-migration-1-2-*.db"))
+    backups = list((tmp_path / "pg-backups").glob(f"pre-migration-1-{LATEST_VERSION}-*.db"))
     assert len(backups) == 1
     with SqliteStore(backups[0], readonly=True) as copy:
         assert [r.seq for r in copy.read()] == [1, 2]
@@ -138,4 +138,4 @@ def test_postgres_v1_schema_is_migrated_after_a_backup(pg_url: str, tmp_path: Pa
         rows = conn.execute(
             f'SELECT version FROM "{schema}".schema_migrations ORDER BY version'
         ).fetchall()
-    assert [r[0] for r in rows] == [1, 2]
+    assert [r[0] for r in rows] == [m.version for m in MIGRATIONS]

@@ -46,14 +46,14 @@ def test_fixture_really_is_v1() -> None:
 
 
 def test_readonly_open_refuses_a_pending_migration(v1_dir: Path) -> None:
-    with pytest.raises(StoreError, match="needs migrating to 2"):
+    with pytest.raises(StoreError, match=f"needs migrating to {LATEST_VERSION}"):
         open_store(v1_dir, readonly=True)
 
 
 def test_v1_store_migrates_with_a_backup_and_replays_through_the_upcaster(v1_dir: Path) -> None:
     with open_store(v1_dir) as store:
         assert store.schema_version() == LATEST_VERSION
-        backups = list((v1_dir / "backups").glob("pre-migration-1-2-*"))
+        backups = list((v1_dir / "backups").glob(f"pre-migration-1-{LATEST_VERSION}-*"))
         assert len(backups) == 1
         state, report = recover(store, write=False)
         records = list(store.read())

@@ -4,8 +4,10 @@ Each migration is a list of SQL statements per dialect (``sqlite``, ``postgresql
 applied in its own transaction together with its ``schema_migrations`` row, so a crash
 leaves the store at a whole version. Migration 1 is the original layout (a journal
 without an epoch column); migration 2 adds the journal ``epoch`` column and the
-quarantine table. The caller (the store) takes a backup before migrating a store that
-already holds data: it passes ``before_migrating``.
+quarantine table; migration 3 adds the ``leases`` table (one row per session: who
+holds the writer's lease, its epoch and expiry; see ``lease.py``). The caller (the
+store) takes a backup before migrating a store that already holds data: it passes
+``before_migrating``.
 """
 
 from __future__ import annotations
@@ -101,6 +103,23 @@ _M2 = [
     ),
 ]
 
+# The lease row of a session. The epoch that fences appends stays in sessions.epoch;
+# the lease's epoch is the one it was granted (equal to sessions.epoch while it holds).
+# Expiry is kept on one clock per backend: PostgreSQL's (timestamptz from
+# clock_timestamp()); on SQLite the host's monotonic clock, valid only within the boot
+# named by boot_id, with the wall-clock times kept for display only.
+_M3 = [
+    (
+        "CREATE TABLE leases (session_id TEXT PRIMARY KEY REFERENCES sessions(session_id),"
+        " holder TEXT NOT NULL, epoch INTEGER NOT NULL, acquired_ns INTEGER NOT NULL,"
+        " renewed_ns INTEGER NOT NULL, ttl_ns INTEGER NOT NULL, boot_id TEXT NOT NULL,"
+        " expires_mono_ns INTEGER NOT NULL) STRICT",
+        "CREATE TABLE leases (session_id TEXT PRIMARY KEY REFERENCES sessions(session_id),"
+        " holder TEXT NOT NULL, epoch BIGINT NOT NULL, acquired_at TIMESTAMPTZ NOT NULL,"
+        " renewed_at TIMESTAMPTZ NOT NULL, expires_at TIMESTAMPTZ NOT NULL)",
+    ),
+]
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -113,6 +132,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         "journal.epoch column; quarantine table",
         tuple(s for s, _ in _M2),
         tuple(p for _, p in _M2),
+    ),
+    Migration(
+        3,
+        "leases table (writer lease per session: holder, epoch, expiry)",
+        tuple(s for s, _ in _M3),
+        tuple(p for _, p in _M3),
     ),
 )
 

@@ -27,7 +27,7 @@ from tradeguard.storage.records import GENESIS_CRC
 from tradeguard.storage.sqlite import export_to_sqlite
 from tradeguard.storage.sqlstore import SqlFlavor, SqlStore, SqlWriteTx
 
-__all__ = ["DEFAULT_SCHEMA", "PostgresStore", "redact_url"]
+__all__ = ["DEFAULT_SCHEMA", "PostgresStore", "redact_url", "split_store_url"]
 
 DEFAULT_SCHEMA = "tradeguard"
 _SCHEMA_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -43,6 +43,18 @@ def redact_url(url: str) -> str:
         host = f"{host}:{parts.port}"
     netloc = f"{parts.username}:***@{host}" if parts.username else host
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def split_store_url(url: str) -> tuple[str, str, Path]:
+    """``(conninfo for libpq, schema, backup_dir)`` of a tradeguard PostgreSQL URL
+    (the store and its lease read the URL the same way)."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    schema = query.pop("schema", DEFAULT_SCHEMA)
+    if not _SCHEMA_RE.match(schema):
+        raise StoreError(f"invalid PostgreSQL schema name {schema!r}")
+    backup_dir = Path(query.pop("backup_dir", "./tradeguard-backups"))
+    return urlunsplit(parts._replace(query=urlencode(query))), schema, backup_dir
 
 
 # Binary COPY needs each column's exact type (see migrations.py for the tables).
@@ -127,13 +139,7 @@ class PostgresStore(SqlStore):
         self.session_id = session_id
         self.readonly = readonly
         self._flavor = _FLAVOR
-        parts = urlsplit(url)
-        query = dict(parse_qsl(parts.query))
-        self.schema = query.pop("schema", DEFAULT_SCHEMA)
-        if not _SCHEMA_RE.match(self.schema):
-            raise StoreError(f"invalid PostgreSQL schema name {self.schema!r}")
-        self.backup_dir = Path(query.pop("backup_dir", "./tradeguard-backups"))
-        self._conninfo = urlunsplit(parts._replace(query=urlencode(query)))
+        self._conninfo, self.schema, self.backup_dir = split_store_url(url)
         self._timeout = connect_timeout_s
         self.url = redact_url(url)
         conn = self._connect_raw()
