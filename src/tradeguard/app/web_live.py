@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from tradeguard.app.service import LocalService
     from tradeguard.storage.journal import SessionJournal
 
-__all__ = ["DEFAULT_HEARTBEAT_S", "DEFAULT_QUEUE_SIZE", "LiveHub", "LiveSubscription",
+__all__ = ["DEFAULT_HEARTBEAT_S", "DEFAULT_QUEUE_SIZE", "LiveHub", "LiveSubscription", "Shape",
            "event_json", "iso_utc"]
 
 _log = get_logger("tradeguard.app.live")
@@ -43,6 +44,9 @@ DEFAULT_QUEUE_SIZE = 2000
 DEFAULT_HEARTBEAT_S = 15.0
 
 _END: LiveEvent = ("", {})  # the sentinel that ends a subscription
+
+Shape = Callable[[LiveEvent], LiveEvent]
+"""What one reader makes of a published event (``LiveHub.subscribe(shape=...)``)."""
 
 _RUN_CHANGES = {"trading_paused": "paused", "trading_resumed": "resumed"}
 """Journal record types that change the run's status (a ``status`` event follows)."""
@@ -68,13 +72,24 @@ def event_json(seq: int, event: AnyEvent, *, epoch: int | None = None) -> Json:
 
 class LiveSubscription:
     """One reader's bounded queue of :data:`LiveEvent`; an async iterator that ends when
-    the hub closes or drops it (after a ``lagged`` event)."""
+    the hub closes or drops it (after a ``lagged`` event).
 
-    def __init__(self, hub: LiveHub, *, queue_size: int, heartbeat_s: float) -> None:
+    ``initial`` events come first; ``shape`` (if given) turns each queued event into
+    what this reader gets. :meth:`take_ready` hands over, without waiting, everything
+    already queued, so a writer can send a burst in one write.
+    """
+
+    def __init__(
+        self, hub: LiveHub, *, queue_size: int, heartbeat_s: float,
+        initial: Sequence[LiveEvent] = (), shape: Shape | None = None,
+    ) -> None:
         self._hub = hub
         self._queue: asyncio.Queue[LiveEvent] = asyncio.Queue(maxsize=queue_size + 1)
         self._size = queue_size
         self._heartbeat_s = heartbeat_s
+        self._initial = deque(initial)
+        self._shape = shape
+        self._ended = False  # the sentinel was taken: nothing more, ever
         self.closed = False
         self.lagged = False
         self.delivered = 0
@@ -114,16 +129,37 @@ class LiveSubscription:
         return self
 
     async def __anext__(self) -> LiveEvent:
-        if self.closed and self._queue.empty():
+        if self._initial:
+            return self._initial.popleft()
+        if self._ended or (self.closed and self._queue.empty()):
             raise StopAsyncIteration
-        try:
-            item = await asyncio.wait_for(self._queue.get(), self._heartbeat_s)
-        except TimeoutError:
-            return ("heartbeat", {})
+        if not self._queue.empty():
+            item = self._queue.get_nowait()  # no timer, no task: the common case
+        else:
+            try:
+                item = await asyncio.wait_for(self._queue.get(), self._heartbeat_s)
+            except TimeoutError:
+                return ("heartbeat", {})
         if item is _END:
+            self._ended = True
             raise StopAsyncIteration
+        return self._deliverable(item)
+
+    def take_ready(self) -> list[LiveEvent]:
+        """Every event already queued, at once (never waits; may be empty)."""
+        items = list(self._initial)
+        self._initial.clear()
+        while not self._ended and not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is _END:
+                self._ended = True
+                break
+            items.append(self._deliverable(item))
+        return items
+
+    def _deliverable(self, item: LiveEvent) -> LiveEvent:
         self.delivered += 1
-        return item
+        return item if self._shape is None else self._shape(item)
 
     async def aclose(self) -> None:
         """The reader is gone (disconnected): leave the hub."""
@@ -161,10 +197,14 @@ class LiveHub:
         self._journal = service.journal
         service.journal.add_listener(self._on_append)
 
-    def subscribe(self) -> LiveSubscription:
-        """A new subscription from now on (already ended if the hub is closed)."""
+    def subscribe(
+        self, *, initial: Sequence[LiveEvent] = (), shape: Shape | None = None,
+    ) -> LiveSubscription:
+        """A new subscription from now on (already ended if the hub is closed): first
+        ``initial``, then every event published, each through ``shape``."""
         self._remember_loop()
-        sub = LiveSubscription(self, queue_size=self.queue_size, heartbeat_s=self.heartbeat_s)
+        sub = LiveSubscription(self, queue_size=self.queue_size, heartbeat_s=self.heartbeat_s,
+                               initial=initial, shape=shape)
         if self._closed:
             sub.end()
         else:

@@ -276,21 +276,18 @@ class ReadView:
         return doc
 
     def live(self) -> AsyncIterator[LiveEvent]:
+        """A :class:`~tradeguard.app.web_live.LiveSubscription`: first a ``status``
+        (``subscribed``) and, while starting, the start-up's progress; then the hub's
+        events (a ``health`` one with the latest report merged in)."""
         self._follow_startup()
-        return self._live(self.hub.subscribe())
+        initial: list[LiveEvent] = [("status", self._status_event("subscribed"))]
+        if self._session_or_none() is None:
+            initial.append(("recovery", self.runtime.startup_progress.as_json()))
+        return self.hub.subscribe(initial=initial, shape=self._shape_live)
 
-    async def _live(self, sub: Any) -> AsyncIterator[LiveEvent]:
-        try:
-            yield ("status", self._status_event("subscribed"))
-            if self._session_or_none() is None:
-                yield ("recovery", self.runtime.startup_progress.as_json())
-            async for name, data in sub:
-                if name == "health":
-                    yield (name, {**self.health(), **data})
-                else:
-                    yield (name, data)
-        finally:
-            await sub.aclose()
+    def _shape_live(self, item: LiveEvent) -> LiveEvent:
+        name, data = item
+        return (name, {**self.health(), **data}) if name == "health" else item
 
     def metrics(self) -> bytes:
         return self.runtime.metrics.exposition()
