@@ -168,6 +168,26 @@ def test_the_page_loads_clean_shows_every_panel_and_updates_live(
         assert "external order" in flag.inner_text()
         assert flag.locator("button[data-action]").count() >= 2
 
+        # Pause, resume and reconcile from the page: the token is asked once.
+        page.click("#btn-pause")
+        page.fill("#dlg-note", "checking the external order")
+        page.fill("#dlg-token", TOKEN)
+        page.click("#dlg-ok")
+        page.locator("#run-paused").wait_for()
+        assert page.locator("#run-paused").inner_text() == "new orders paused"
+        assert page.locator("#btn-pause").inner_text() == "Resume orders"
+        paused = http_json(f"{base}/api/status")
+        assert (paused["paused"], paused["by"], paused["note"]) == (
+            True, "operator", "checking the external order")
+        page.click("#btn-pause")
+        assert page.locator("#dlg-token-row").is_hidden()  # kept for this tab
+        page.click("#dlg-ok")
+        page.locator("#run-paused").wait_for(state="hidden")
+        assert http_json(f"{base}/api/status")["paused"] is False
+        page.click("#btn-reconcile")
+        page.click("#dlg-ok")
+        page.locator("#notice", has_text="Reconciliation done").wait_for()
+
         phone, phone_console = open_page(browser, f"{base}/", width=390, height=844,
                                          color_scheme="dark")
         phone.locator(f'article.flag[data-flag-id*="{exchange_id}"]').wait_for()
@@ -188,11 +208,11 @@ def _write_config(path: Path) -> Path:
     return path
 
 
-def _start_run(tmp_path: Path, name: str, sim_url: str, processes: list[Proc],
-               env: dict[str, str] | None = None) -> tuple[Proc, str]:
+def _start_run(tmp_path: Path, name: str, sim_url: str, processes: list[Proc], *,
+               port: int = 0, env: dict[str, str] | None = None) -> tuple[Proc, str]:
     proc = spawn([*TRADEGUARD, "run", "--data-dir", str(tmp_path / "data"),
                   "--config", str(tmp_path / "tradeguard.toml"), "--exchange-url", sim_url,
-                  "--http", "127.0.0.1:0"], tmp_path / "logs", name, env=env)
+                  "--http", f"127.0.0.1:{port}"], tmp_path / "logs", name, env=env)
     processes.append(proc)
     url = proc.wait_for_line(r"dashboard: (http://127\.0\.0\.1:\d+)/", f"{name}'s dashboard")
     return proc, url.group(1)
@@ -206,11 +226,12 @@ def _expected_errors_only(console: Console) -> list[str]:
 def test_after_kill_9_the_page_shows_the_recovery_resolves_the_flag_and_turns_red(
     browser: Browser, tmp_path: Path, processes: list[Proc],
 ) -> None:
-    """``tradeguard run`` is killed with SIGKILL; while it is down another client places
-    an order on the exchange. The restarted run's page shows the unclean shutdown and
-    the start-up's figures, and the external order as a flag; resolving it in the page
-    with the token cancels it on the exchange and the journal panel shows who resolved
-    it. Then the exchange stops: exchange_reachable turns red."""
+    """``tradeguard run`` is killed with SIGKILL under an open page; while it is down
+    another client places an order on the exchange. The page reconnects to the
+    restarted run by itself and shows the unclean shutdown and the start-up's figures,
+    and the external order as a flag; resolving it in the page with the token cancels
+    it on the exchange and the journal panel shows who resolved it. Then the exchange
+    stops: exchange_reachable turns red."""
     _write_config(tmp_path / "tradeguard.toml")
     sim = spawn([*TRADEGUARD, "sim", "--port", "0", "--seed", "5",
                  "--state-file", str(tmp_path / "sim-state.json")], tmp_path / "logs", "sim")
@@ -219,12 +240,23 @@ def test_after_kill_9_the_page_shows_the_recovery_resolves_the_flag_and_turns_re
 
     first, first_url = _start_run(tmp_path, "run1", sim_url, processes)
     wait_for(lambda: http_json(f"{first_url}/api/orders?status=open"), "the grid's first orders")
+    page, console = open_page(browser, f"{first_url}/")
+    page.locator('#live[data-state="open"]').wait_for()
+    page.locator("#orders-body table tbody tr").first.wait_for()
+    assert console.errors == [], console.errors
     first.kill()
+    # The open page notices (the stream drops) and keeps trying to reconnect.
+    page.wait_for_function("() => document.getElementById('live').dataset.state !== 'open'")
     exchange_id = _external_order(sim_url)  # while tradeguard is down
 
-    second, url = _start_run(tmp_path, "run2", sim_url, processes,
+    # The restarted run serves on the same address: the page comes back by itself, no
+    # reload (the port was the first run's free one; SO_REUSEADDR makes it bindable).
+    port = int(first_url.rsplit(":", 1)[1])
+    second, url = _start_run(tmp_path, "run2", sim_url, processes, port=port,
                              env={DEFAULT_TOKEN_ENV: TOKEN})
-    page, console = open_page(browser, f"{url}/")  # as soon as it serves (maybe recovering)
+    assert url == first_url
+    page.locator('#live[data-state="open"]').wait_for()
+    console.errors.clear()  # refused connections while it was down were expected
 
     # The recovery panel: the unclean shutdown and the start-up's figures.
     badge = page.locator("#recovery-state")
@@ -249,6 +281,7 @@ def test_after_kill_9_the_page_shows_the_recovery_resolves_the_flag_and_turns_re
     assert page.locator("#run-start").inner_text() == "recovered from an unclean shutdown"
     phases = page.locator("#recovery-body .phase-item")
     assert phases.count() == len(recovery["phases"])
+    page.screenshot(path=str(tmp_path / "after-kill-9.png"), full_page=True)  # for a person
 
     # The flag the start-up's reconciliation raised, resolved in the page.
     flag = page.locator(f'article.flag[data-flag-id*="{exchange_id}"]')
@@ -272,6 +305,9 @@ def test_after_kill_9_the_page_shows_the_recovery_resolves_the_flag_and_turns_re
     resolved.wait_for()
     assert "by=operator" in resolved.inner_text()
     assert "not ours" in resolved.inner_text()
+    seqs = [int(s) for s in page.locator("#journal-body tr[data-seq]").evaluate_all(
+        "rows => rows.map(r => r.dataset.seq)")]
+    assert seqs == sorted(set(seqs), reverse=True), seqs  # newest first, each once
     assert page.evaluate("() => document.cookie") == ""  # the token is never a cookie
     assert page.evaluate("() => Object.values(sessionStorage)") == [TOKEN]
     state = http_json(f"{sim_url}/_sim/state")
@@ -291,6 +327,7 @@ def test_after_kill_9_the_page_shows_the_recovery_resolves_the_flag_and_turns_re
     assert dot.evaluate("d => getComputedStyle(d).backgroundColor") == _crit_colour(page)
     assert "pill-crit" in (page.locator("#health-overall").get_attribute("class") or "")
     assert page.locator("#health-overall").inner_text() == "health critical"
+    page.screenshot(path=str(tmp_path / "exchange-down.png"), full_page=True)
 
     assert _expected_errors_only(console) == [], console.errors
     page.context.close()

@@ -14,8 +14,9 @@ import {
 const JOURNAL_ROWS = 50;
 const FULL_REFRESH_MS = 15000;
 const SERIES_REFRESH_MS = 5000;
-const STATE_DEBOUNCE_MS = 300;
-const MAX_BACKOFF_MS = 15000;
+const STATE_DEBOUNCE_MS = 250;
+const STATE_MIN_INTERVAL_MS = 1000;
+const MAX_BACKOFF_MS = 5000;
 
 const clock = new RunClock($("run-uptime"));
 const state = {
@@ -25,6 +26,7 @@ const state = {
   stream: null,
   backoff: 1000,
   stateTimer: null,
+  lastStateLoad: 0,
   recoveryTimer: null,
   startTimer: null,
   starting: false,
@@ -79,7 +81,8 @@ async function loadJournal() {
   const records = (Array.isArray(result.data) ? result.data : pick(result.data, "records") || [])
     .slice().sort((a, b) => Number(b.seq) - Number(a.seq));
   const lastSeq = Number(pick(result.data, "last_seq") ?? (records[0] ? records[0].seq : 0));
-  state.lastSeq = Math.max(Number.isFinite(lastSeq) ? lastSeq : 0, records[0] ? Number(records[0].seq) : 0);
+  state.lastSeq = Math.max(state.lastSeq, Number.isFinite(lastSeq) ? lastSeq : 0,
+    records[0] ? Number(records[0].seq) : 0);
   state.journalLoaded = true;
   $("journal-seq").textContent = `last seq ${state.lastSeq.toLocaleString("en-US")}`;
   replace(body, records.length
@@ -121,13 +124,16 @@ async function loadAll() {
   document.body.dataset.loaded = "true";
 }
 
-// Many journal records arrive in bursts: redraw the state panels once per burst.
+// Journal records arrive in bursts: the state panels are read again once per burst and
+// at most once a second, however busy the session is (the page must not load it).
 function stateChanged() {
   if (state.stateTimer !== null || state.starting) return;
+  const wait = Math.max(STATE_DEBOUNCE_MS, state.lastStateLoad + STATE_MIN_INTERVAL_MS - Date.now());
   state.stateTimer = setTimeout(async () => {
-    state.stateTimer = null;
+    state.lastStateLoad = Date.now();
     await Promise.all([loadTrading(), loadFlags(), loadStatus()]);
-  }, STATE_DEBOUNCE_MS);
+    state.stateTimer = null;
+  }, wait);
 }
 
 // --- the live stream ----------------------------------------------------------------------
@@ -146,23 +152,47 @@ function parse(event) {
   }
 }
 
+// Records of the stream wait here for the next frame: one DOM update per frame, and
+// never more than a page of rows kept, however fast the journal grows.
+const incoming = [];
+let frameAsked = false;
+
 function onJournal(event) {
   const data = parse(event);
   if (!data) return;
   const records = Array.isArray(data) ? data : Array.isArray(data.records) ? data.records : [data];
-  const tbody = document.querySelector("#journal-body table.journal tbody");
   for (const record of records) {
     const seq = Number(record.seq);
     if (Number.isFinite(seq) && seq <= state.lastSeq) continue;
     if (Number.isFinite(seq)) state.lastSeq = seq;
-    if (tbody) {
-      tbody.prepend(journalRow(record, true));
-      while (tbody.rows.length > JOURNAL_ROWS) tbody.deleteRow(tbody.rows.length - 1);
-    }
+    incoming.push(record);
   }
-  if (!tbody && state.journalLoaded) loadJournal();
-  $("journal-seq").textContent = `last seq ${state.lastSeq.toLocaleString("en-US")}`;
+  if (incoming.length > JOURNAL_ROWS) incoming.splice(0, incoming.length - JOURNAL_ROWS);
+  if (!frameAsked) {
+    frameAsked = true;
+    requestAnimationFrame(flushJournal);
+  }
   stateChanged();
+}
+
+function flushJournal() {
+  frameAsked = false;
+  const tbody = document.querySelector("#journal-body table.journal tbody");
+  const records = incoming.splice(0, incoming.length);
+  if (!tbody) {
+    if (state.journalLoaded && records.length) loadJournal();
+  } else {
+    // A page read meanwhile may already hold some of them.
+    let top = tbody.rows.length ? Number(tbody.rows[0].dataset.seq) : 0;
+    for (const record of records) {
+      const seq = Number(record.seq);
+      if (Number.isFinite(seq) && seq <= top) continue;
+      tbody.prepend(journalRow(record, true));
+      if (Number.isFinite(seq)) top = seq;
+    }
+    while (tbody.rows.length > JOURNAL_ROWS) tbody.deleteRow(tbody.rows.length - 1);
+  }
+  $("journal-seq").textContent = `last seq ${state.lastSeq.toLocaleString("en-US")}`;
 }
 
 function onHealth(event) {
@@ -207,7 +237,7 @@ function connect() {
       // The browser gave up (an HTTP error or the service stopped): try again later.
       setLive("down", `offline, retrying in ${Math.round(state.backoff / 1000)} s`);
       const wait = state.backoff;
-      state.backoff = Math.min(state.backoff * 2, MAX_BACKOFF_MS);
+      state.backoff = Math.min(state.backoff * 1.5, MAX_BACKOFF_MS);
       setTimeout(() => { if (state.stream === stream) connect(); }, wait);
     } else {
       setLive("reconnecting", "reconnecting");
@@ -306,10 +336,10 @@ $("btn-pause").addEventListener("click", () => {
   openDialog({
     title: resume ? "Resume new orders" : "Pause new orders",
     textContent: resume ? "The strategy may send new orders again."
-      : "No new orders go out until resumed; cancels still do. Open orders stay open.",
-    note: false,
-    run: async () => {
-      const result = await postJson(resume ? "/api/resume" : "/api/pause", {});
+      : "No new orders go out until resumed; cancels still do, open orders stay open.",
+    note: true,
+    run: async (note) => {
+      const result = await postJson(resume ? "/api/resume" : "/api/pause", { note });
       if (result.ok) {
         result.done = resume ? "New orders allowed again." : "New orders paused.";
         await loadStatus();
@@ -327,7 +357,12 @@ $("btn-reconcile").addEventListener("click", () => {
     run: async () => {
       const result = await postJson("/api/reconcile", {});
       if (result.ok) {
-        result.done = "Reconciliation done.";
+        const found = pick(result.data, "discrepancies", "found");
+        const n = Array.isArray(found) ? found.length : typeof found === "number" ? found : null;
+        result.done = pick(result.data, "complete") === false
+          ? `Reconciliation INCOMPLETE${pick(result.data, "error") ? `: ${result.data.error}` : ""}.`
+          : n === null ? "Reconciliation done."
+            : `Reconciliation done: ${n} discrepanc${n === 1 ? "y" : "ies"}.`;
         await Promise.all([loadTrading(), loadFlags(), loadJournal()]);
       }
       return result;

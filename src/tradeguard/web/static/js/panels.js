@@ -252,17 +252,22 @@ function phasesTable(phases) {
   }));
 }
 
-function unknownText(unknown) {
-  if (!unknown || typeof unknown !== "object") return isBlank(unknown) ? ["—", ""] : [text(unknown), ""];
+function unknownText(unknown, byReconcile) {
+  if (!unknown || typeof unknown !== "object") {
+    return isBlank(unknown) && !byReconcile ? ["—", ""] : [text(unknown ?? byReconcile), ""];
+  }
   const size = (v) => (Array.isArray(v) ? v.length : Number(v) || 0);
   const adopted = size(unknown.adopted);
   const notPlaced = size(unknown.not_placed) + size(unknown.absent_within_grace);
   const still = size(unknown.still_unknown);
   const unreachable = size(unknown.unreachable);
-  const detail = [adopted && `${adopted} found`, notPlaced && `${notPlaced} not placed`,
+  const detail = [byReconcile && `${byReconcile} by reconciliation`,
+                  adopted && `${adopted} found`, notPlaced && `${notPlaced} not placed`,
                   still && `${still} still unknown`, unreachable && `${unreachable} unreachable`]
     .filter(Boolean).join(", ");
-  return [`${adopted + notPlaced}${detail ? ` (${detail})` : ""}`, still || unreachable ? "warn" : ""];
+  const total = byReconcile + adopted + notPlaced;
+  return [`${total}${detail && total ? ` (${detail})` : detail ? `, ${detail}` : ""}`,
+          still || unreachable ? "warn" : ""];
 }
 
 function figures(r) {
@@ -284,7 +289,8 @@ function figures(r) {
       reconcileCls = "crit";
     }
   }
-  const [unknownValue, unknownCls] = unknownText(pick(r, "unknown", "unknown_resolved"));
+  const byReconcile = Number(pick(pick(reconcile, "found") || {}, "unknown_resolved") ?? 0);
+  const [unknownValue, unknownCls] = unknownText(pick(r, "unknown"), byReconcile);
   const unclean = pick(r, "unclean_shutdown");
   const snapshot = pick(r, "snapshot_seq");
   const quarantined = pick(r, "quarantined_records");
