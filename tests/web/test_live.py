@@ -246,3 +246,32 @@ def _connected(sock: socket.socket, host: str, port: int) -> socket.socket:
     sock.connect((host, port))
     sock.setblocking(False)
     return sock
+
+
+async def test_a_reader_from_before_the_start_sees_the_start_up_progress(
+    tmp_path: Path,
+) -> None:
+    runtime, _ = make_runtime(tmp_path)
+    live = runtime.view.live()  # as a page open before the session is: starting
+    name, hello = await anext(live)
+    assert name == "status"
+    assert hello["phase"] == "starting"
+    name, first = await anext(live)
+    assert name == "recovery"
+    assert "state" in first  # the tracker's document (GET /api/recovery), not started yet
+    async with runtime:
+        seen: list[tuple[str, Any]] = []
+        while not seen or seen[-1][0] != "status":
+            seen.append(await asyncio.wait_for(anext(live), 30))
+        started = seen[-1][1]
+        assert started["change"] == "started"
+        assert started["phase"] == "running"
+        progress = [data for name, data in seen if name == "recovery"]
+        assert progress, seen
+        assert progress[-1]["state"] == "ready"  # the last word before "started"
+        assert progress[-1]["phases"]  # what each phase of the start-up did
+        journal = [data for name, data in seen if name == "journal"]
+        assert journal  # the start-up's own records (balances, reconciliation report)
+        assert [r["seq"] for r in journal] == sorted(r["seq"] for r in journal)
+    rest = [item async for item in live]
+    assert ("status", {"change": "stopping"}) in rest
