@@ -305,7 +305,7 @@ class ReadView:
     def _follow_startup(self) -> None:
         """Have the start-up tracker's progress reach the live stream (once)."""
         tracker = self.runtime.startup_progress
-        if getattr(tracker, "listener", None) is None and hasattr(tracker, "listener"):
+        if tracker.listener is None:  # one listener for every reader: the hub
             hub = self.hub
             tracker.listener = lambda doc: hub.publish("recovery", doc)
 
