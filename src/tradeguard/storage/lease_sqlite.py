@@ -31,7 +31,7 @@ from typing import Any
 
 from tradeguard.errors import StoreError, StoreNotFoundError
 from tradeguard.storage.lease import Grant, Lease, LeaseInfo, SessionLease
-from tradeguard.storage.url import sqlite_files, store_url_for_dir
+from tradeguard.storage.url import DB_NAME, sqlite_files, store_url_for_dir
 
 __all__ = ["BOOT_ID_PATH", "SqliteLease", "current_boot_id"]
 
@@ -65,7 +65,8 @@ class SqliteLease(SessionLease):
     ) -> None:
         self.session_id = session_id
         _, self.db_path = sqlite_files(path)
-        self.url = store_url_for_dir(self.db_path.parent)
+        named = self.db_path if self.db_path.name != DB_NAME else self.db_path.parent
+        self.url = store_url_for_dir(named)
         self._boot = current_boot_id() if boot_id is None else boot_id
         self._mono = monotonic_ns
         self._lock = threading.Lock()
@@ -83,6 +84,9 @@ class SqliteLease(SessionLease):
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             self._check_tables()
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"{self.db_path} is not a readable tradeguard store: {exc}") from exc
         except BaseException:
             conn.close()
             raise
