@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from browserkit import (
     TRADEGUARD,
+    Console,
     ThreadedRuntime,
     http_json,
     open_page,
@@ -35,7 +36,7 @@ from tradeguard.web.config import DEFAULT_TOKEN_ENV, HttpSettings
 from tradeguard.web.dashboard import CONTENT_SECURITY_POLICY
 
 if TYPE_CHECKING:
-    from browserkit import Console, Proc
+    from browserkit import Proc
     from playwright.sync_api import Browser, Page
 
 pytestmark = pytest.mark.browser
@@ -201,6 +202,37 @@ def test_the_page_loads_clean_shows_every_panel_and_updates_live(
         assert phone_console.errors == [], phone_console.errors
         page.context.close()
         phone.context.close()
+
+        # Every endpoint failing: each panel says so, and the page's script never throws.
+        broken, broken_console = _open_with_failing_api(browser, f"{base}/")
+        for panel in ("flags", "recovery", "health", "positions", "balances", "orders",
+                      "reconciliations", "journal", "chart"):
+            text = broken.locator(f"#{panel}-body").inner_text()
+            assert "unavailable" in text, (panel, text)
+        assert "status unavailable" in broken.locator("#run-start").inner_text()
+        assert [e for e in broken_console.errors if e.startswith("page error")] == []
+        broken.context.close()
+
+
+def _open_with_failing_api(browser: Browser, url: str) -> tuple[Page, Console]:
+    """The page with every /api/ request answered 500 (JSON error) or not at all."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    console = Console()
+    page.on("console", console.on_console)
+    page.on("pageerror", console.on_error)
+
+    def fail(route: Any) -> None:
+        if "/api/events" in route.request.url:
+            route.abort()
+        else:
+            route.fulfill(status=500, content_type="application/json",
+                          body=json.dumps({"error": "internal", "message": "boom"}))
+
+    page.route("**/api/**", fail)
+    page.goto(url)
+    page.wait_for_selector("body[data-loaded]")
+    return page, console
 
 
 def _write_config(path: Path) -> Path:
