@@ -211,7 +211,8 @@ async def until_in_store(data: Path, condition: Callable[[], bool], what: str,
 
 
 def acked_orders(data: Path) -> int:
-    return query(data, "SELECT count(*) FROM journal WHERE type = 'order_acknowledged'")[0][0]
+    rows = query(data, "SELECT count(*) FROM journal WHERE type = 'order_acknowledged'")
+    return rows[0][0] if rows else 0  # no journal table yet: the store is being created
 
 
 def sent_keys(data: Path) -> set[str]:
@@ -315,7 +316,8 @@ async def test_a_store_whose_fsync_fails_sends_the_critical_alert(
     assert proc.returncode == 2, (out, err)
     report = json.loads(out)  # --json: the error as JSON on stdout
     assert report["error_type"] == "StoreFailedError", report
-    assert "disk I/O error" in report["error"]
+    # The failing fdatasync is SQLite's COMMIT or the high-water mark's, whichever came first.
+    assert re.search(r"disk I/O error|Input/output error", report["error"]), report
     [title] = webhook.titles("store poisoned")
     assert title == f"tradeguard {SESSION}: store poisoned, trading stopped"
     body = webhook.message("store poisoned")
