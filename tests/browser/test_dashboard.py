@@ -359,6 +359,7 @@ def test_after_kill_9_the_page_shows_the_recovery_resolves_the_flag_and_turns_re
     assert dot.evaluate("d => getComputedStyle(d).backgroundColor") == _crit_colour(page)
     assert "pill-crit" in (page.locator("#health-overall").get_attribute("class") or "")
     assert page.locator("#health-overall").inner_text() == "health critical"
+    assert page.title() == "CRITICAL · tradeguard"  # seen from another tab too
     page.screenshot(path=str(tmp_path / "exchange-down.png"), full_page=True)
 
     assert _expected_errors_only(console) == [], console.errors

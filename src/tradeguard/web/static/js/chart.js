@@ -2,7 +2,7 @@
 // Values become floats here only to be drawn; the labels keep the service's text.
 
 import { el, svg } from "./dom.js";
-import { time } from "./format.js";
+import { duration, time } from "./format.js";
 
 const W = 320;
 const H = 84;
@@ -42,7 +42,7 @@ export function lineChart({ title, points, series, format, empty }) {
   svg("path", { class: `area-${series}`, d: area }),
   svg("path", { class: `line-${series}`, d: line, "vector-effect": "non-scaling-stroke" }));
   const scale = el("div", { class: "chart-scale" },
-    el("span", { title: `${time(t0)} – ${time(t1)} UTC` }, `since ${time(t0)}`),
+    el("span", { title: `${time(t0)} – ${time(t1)} UTC` }, `last ${duration((t1 - t0) / 1000)}`),
     el("span", null, `min ${format(Math.min(...pts.map((p) => p.v)))}`),
     el("span", null, `max ${format(Math.max(...pts.map((p) => p.v)))}`));
   return el("div", { class: "chart" }, head, chart, scale);

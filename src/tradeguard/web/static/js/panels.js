@@ -283,7 +283,7 @@ function figures(r) {
       + (flagsRaised ? `, ${flagsRaised} flag${flagsRaised === 1 ? "" : "s"}` : "");
     // Discrepancies corrected by themselves are normal (first start, fills while down);
     // a flag needs a person, an incomplete run could not check everything.
-    reconcileCls = complete === false ? "crit" : flagsRaised ? "warn" : "ok";
+    reconcileCls = complete === false ? "crit" : flagsRaised ? "warn" : n > 0 ? "" : "ok";
     if (!isBlank(pick(reconcile, "error"))) {
       reconcileText = `failed: ${pick(reconcile, "error")}`;
       reconcileCls = "crit";
@@ -375,6 +375,9 @@ export function renderHealth(result) {
   const cls = statusClass(status);
   overall.className = `pill pill-${cls}`;
   overall.textContent = `health ${status}`;
+  // The tab's title says it too, so a person sees it from another tab.
+  document.title = cls === "crit" || cls === "warn" ? `${String(status).toUpperCase()} · tradeguard`
+    : "tradeguard";
   panel.dataset.status = cls === "crit" || cls === "warn" ? cls : "";
   const ts = pick(data, "ts_ns", "ts", "checked_at");
   $("health-when").textContent = isBlank(ts) ? "" : `checked ${time(ts)} UTC`;
