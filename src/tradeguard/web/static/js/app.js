@@ -297,7 +297,8 @@ $("dlg-form").addEventListener("submit", async (event) => {
     notice(result.done || "done", "ok");
     return;
   }
-  if (result.status === 401 || result.status === 403) {
+  const kind = result.data && result.data.error;
+  if ((result.status === 401 || result.status === 403) && kind !== "writes_off") {
     setToken("");
     $("dlg-token-row").hidden = false;
     $("dlg-token").focus();

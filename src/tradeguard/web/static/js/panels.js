@@ -427,7 +427,8 @@ export function renderOrders(result) {
   const shown = orders.slice(0, 200);
   replace(body, table(
     [{ label: "symbol" }, { label: "side" }, { label: "price", num: true },
-     { label: "amount", num: true }, { label: "filled", num: true }, { label: "status" },
+     { label: "amount", num: true }, { label: "filled", num: true, cls: "hide-narrow" },
+     { label: "status" },
      { label: "client id", cls: "hide-narrow" }],
     shown.map((o) => {
       const side = String(pick(o, "side") ?? "").toLowerCase();
@@ -461,7 +462,7 @@ export function renderPositions(result) {
     return;
   }
   replace(body, table(
-    [{ label: "symbol" }, { label: "size", num: true }, { label: "entry", num: true },
+    [{ label: "symbol" }, { label: "size", num: true }, { label: "entry", num: true, cls: "hide-narrow" },
      { label: "mark", num: true }, { label: "unrealized PnL", num: true },
      { label: "realized", num: true, cls: "hide-narrow" }],
     positions.map((p) => {
@@ -504,7 +505,8 @@ export function renderBalances(result) {
   }
   const valued = balances.some((b) => !isBlank(pick(b, "value")));
   const valueAsset = pick(balances.find((b) => !isBlank(b.value_asset)) || {}, "value_asset");
-  const columns = [{ label: "asset" }, { label: "free", num: true }, { label: "locked", num: true },
+  const columns = [{ label: "asset" }, { label: "free", num: true },
+                   { label: "locked", num: true, cls: "hide-narrow" },
                    { label: "total", num: true }];
   if (valued) columns.push({ label: `value${isBlank(valueAsset) ? "" : ` (${valueAsset})`}`, num: true, cls: "hide-narrow" });
   replace(body, table(columns, balances.map((b) => {
