@@ -211,7 +211,29 @@ def test_the_page_loads_clean_shows_every_panel_and_updates_live(
             assert "unavailable" in text, (panel, text)
         assert "status unavailable" in broken.locator("#run-start").inner_text()
         assert [e for e in broken_console.errors if e.startswith("page error")] == []
+        # A start-up in progress as /api/recovery and the stream send it (the service's
+        # own recoveries here are over in milliseconds): its phase, done of total, a bar.
+        broken.evaluate("""async (doc) => {
+            const panels = await import("/static/js/panels.js");
+            panels.renderRecovery({ ok: true, data: doc });
+        }""", RECOVERING)
+        assert broken.locator("#recovery-state").inner_text() == "recovering…"
+        progress = broken.locator("#recovery-body .recovery-progress")
+        assert "store recovery · replay" in progress.inner_text()
+        assert "5,000 / 20,000" in progress.inner_text()
+        assert progress.locator("[role=progressbar]").get_attribute("aria-valuenow") == "25"
+        assert broken.locator("#recovery-body .phase-item").count() == 1
+        assert "running" in broken.locator("#recovery-body .phase-item").inner_text()
         broken.context.close()
+
+
+RECOVERING = {
+    "state": "running", "phase": "store recovery", "step": "replay", "done": 5000,
+    "total": 20000, "duration_ms": None, "error": None,
+    "phases": [{"name": "store recovery", "outcome": None, "duration_ms": None,
+                "detail": "", "step": "replay", "done": 5000, "total": 20000}],
+    "recovery_actions": [],
+}
 
 
 def _open_with_failing_api(browser: Browser, url: str) -> tuple[Page, Console]:
