@@ -90,15 +90,24 @@ async function loadJournal() {
     : empty("the journal is empty"));
 }
 
-async function loadTrading() {
-  const [orders, positions, balances, recons] = await Promise.all([
-    getJson("/api/orders?status=open"), getJson("/api/positions"), getJson("/api/balances"),
-    getJson("/api/reconciliations"),
-  ]);
-  renderOrders(orders);
-  renderPositions(positions);
-  renderBalances(balances);
-  renderReconciliations(recons);
+async function loadOrders() {
+  renderOrders(await getJson("/api/orders?status=open"));
+}
+
+async function loadPositions() {
+  renderPositions(await getJson("/api/positions"));
+}
+
+async function loadBalances() {
+  renderBalances(await getJson("/api/balances"));
+}
+
+async function loadReconciliations() {
+  renderReconciliations(await getJson("/api/reconciliations"));
+}
+
+function loadTrading() {
+  return Promise.all([loadOrders(), loadPositions(), loadBalances(), loadReconciliations()]);
 }
 
 async function loadSeries() {
@@ -124,15 +133,36 @@ async function loadAll() {
   document.body.dataset.loaded = "true";
 }
 
-// Journal records arrive in bursts: the state panels are read again once per burst and
-// at most once a second, however busy the session is (the page must not load it).
-function stateChanged() {
-  if (state.stateTimer !== null || state.starting) return;
+// Which panels a journal record's type changes (the rest wait for the full refresh).
+const PANELS_OF = [
+  [/^(trading_|session_|account_)/, ["status"]],
+  [/^(order_|fill_|cancel_|external_order_)/, ["orders", "positions", "balances"]],
+  [/^(balance_|position_)/, ["positions", "balances"]],
+  [/^flag_/, ["flags"]],
+  [/^reconciliation_/, ["reconciliations"]],
+];
+const LOADERS = {
+  orders: loadOrders, positions: loadPositions, balances: loadBalances,
+  reconciliations: loadReconciliations, flags: loadFlags, status: loadStatus,
+};
+const dirty = new Set();
+
+// Journal records arrive in bursts: the panels they change are read again once per
+// burst and at most once a second, however busy the session is (the page must not
+// load the service it watches).
+function stateChanged(type) {
+  for (const [re, panels] of PANELS_OF) {
+    if (re.test(type)) for (const panel of panels) dirty.add(panel);
+  }
+  if (state.stateTimer !== null || state.starting || dirty.size === 0) return;
   const wait = Math.max(STATE_DEBOUNCE_MS, state.lastStateLoad + STATE_MIN_INTERVAL_MS - Date.now());
   state.stateTimer = setTimeout(async () => {
     state.lastStateLoad = Date.now();
-    await Promise.all([loadTrading(), loadFlags(), loadStatus()]);
+    const panels = [...dirty];
+    dirty.clear();
+    await Promise.all(panels.map((panel) => LOADERS[panel]()));
     state.stateTimer = null;
+    if (dirty.size) stateChanged(""); // changed again while those were read
   }, wait);
 }
 
@@ -166,13 +196,13 @@ function onJournal(event) {
     if (Number.isFinite(seq) && seq <= state.lastSeq) continue;
     if (Number.isFinite(seq)) state.lastSeq = seq;
     incoming.push(record);
+    stateChanged(String(record.type ?? ""));
   }
   if (incoming.length > JOURNAL_ROWS) incoming.splice(0, incoming.length - JOURNAL_ROWS);
   if (!frameAsked) {
     frameAsked = true;
     requestAnimationFrame(flushJournal);
   }
-  stateChanged();
 }
 
 function flushJournal() {
