@@ -85,9 +85,13 @@ async function loadJournal() {
     records[0] ? Number(records[0].seq) : 0);
   state.journalLoaded = true;
   $("journal-seq").textContent = `last seq ${state.lastSeq.toLocaleString("en-US")}`;
+  const scrolled = body.querySelector(".journal-scroll");
+  const scrollTop = scrolled ? scrolled.scrollTop : 0;
   replace(body, records.length
     ? el("div", { class: "journal-scroll" }, journalTable(records.slice(0, JOURNAL_ROWS)))
     : empty("the journal is empty"));
+  const again = body.querySelector(".journal-scroll");
+  if (again) again.scrollTop = scrollTop; // a refresh leaves the reader where they were
 }
 
 async function loadOrders() {

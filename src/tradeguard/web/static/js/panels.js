@@ -207,7 +207,8 @@ export function renderRecovery(result) {
       parts.push(el("div", { class: "subhead" }, "Start-up phases"), list);
     } else {
       const total = pick(data, "duration_ms");
-      parts.push(el("details", { class: "phases" },
+      const wasOpen = body.querySelector("details.phases[open]") !== null; // keep it as the person left it
+      parts.push(el("details", { class: "phases", open: wasOpen },
         el("summary", null, `Start-up phases (${phases.length}${isBlank(total) ? "" : `, ${millis(total)}`})`),
         list));
     }
