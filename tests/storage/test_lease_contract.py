@@ -436,3 +436,43 @@ def test_lease_of_an_unknown_session_or_store_is_refused(
         open_lease(tmp_path / "nothing-here")
     with pytest.raises(StoreError, match="no lease"):
         open_lease("memory://x")
+
+
+_RACER = """
+import sys
+from tradeguard.storage.lease import open_lease
+handle = open_lease(sys.argv[1])
+print("ready", flush=True)
+sys.stdin.readline()  # the go signal: every racer is connected and waiting
+lease = handle.acquire(sys.argv[2], 30.0)
+print(lease.epoch if lease else "refused", flush=True)
+"""
+
+
+def test_exactly_one_of_concurrent_processes_wins(backend: LeaseBackend) -> None:
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RACER, backend.url, f"proc{i}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    try:
+        for racer in racers:
+            assert racer.stdout is not None
+            assert racer.stdout.readline().strip() == "ready"
+        for racer in racers:
+            assert racer.stdin is not None
+            racer.stdin.write("go\n")
+            racer.stdin.flush()
+        answers = [racer.communicate(timeout=DEADLINE_S)[0].strip() for racer in racers]
+    finally:
+        for racer in racers:
+            if racer.poll() is None:
+                racer.kill()
+                racer.wait()
+    winners = [a for a in answers if a != "refused"]
+    assert len(winners) == 1, answers
+    assert int(winners[0]) == backend.store.current_epoch()

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
+from urllib.parse import quote
 
 import psycopg
 import pytest
 
-from tradeguard.errors import LeaseLostError, StoreError
-from tradeguard.storage import PostgresStore
+from tradeguard.errors import LeaseLostError, StoreError, StoreFailedError
+from tradeguard.storage import NewRecord, PostgresStore
+from tradeguard.storage.groupcommit import Job
+from tradeguard.storage.lease import Lease
 from tradeguard.storage.lease_postgres import PostgresLease
+from tradeguard.storage.postgres import split_store_url
 
 TTL = 30.0
 
@@ -87,3 +92,68 @@ def test_the_password_stays_out_of_the_url_attribute() -> None:
     with pytest.raises(StoreError, match="cannot connect") as failed:
         PostgresLease("postgresql://u:secret@127.0.0.1:1/test", connect_timeout_s=1)
     assert "secret" not in str(failed.value)
+
+
+def test_a_frozen_writer_ended_by_the_server_lets_the_standby_take_over(pg_url: str) -> None:
+    # The store's own transactions hold the session row: a holder frozen inside one
+    # (SIGSTOP, a long pause) blocks every takeover until the server ends it. The
+    # server-side idle_in_transaction_session_timeout (here in the store URL) does.
+    url = pg_url + "&options=" + quote("-c idle_in_transaction_session_timeout=300")
+    store = PostgresStore(url)
+    inside, thaw = threading.Event(), threading.Event()
+    outcome: list[BaseException | None] = []
+    try:
+        with PostgresLease(pg_url) as old_side, PostgresLease(pg_url) as standby:
+            old = old_side.acquire("leader-a", 0.2)
+            assert old is not None
+
+            def freeze(job: Job) -> None:
+                inside.set()
+                thaw.wait(10)
+
+            store.writer.before_release = freeze
+
+            def frozen_append() -> None:
+                try:
+                    store.append(
+                        [NewRecord(type="t", version=1, ts_ns=1, payload=b"x")], epoch=old.epoch
+                    )
+                    outcome.append(None)
+                except BaseException as exc:
+                    outcome.append(exc)
+
+            writer = threading.Thread(target=frozen_append)
+            writer.start()
+            assert inside.wait(10)
+            new = _take_over(standby)
+            thaw.set()
+            writer.join(10)
+            assert new.epoch == old.epoch + 1
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], StoreFailedError)  # its transaction was ended
+    finally:
+        thaw.set()
+        store.close()
+    with PostgresStore(pg_url) as reopened:
+        assert reopened.last_seq() == 0  # the frozen append wrote nothing
+
+
+def _take_over(standby: PostgresLease) -> Lease:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            lease = standby.acquire("standby", TTL)
+        except StoreError:  # the row lock is still held: retry
+            lease = None
+        if lease is not None:
+            return lease
+        time.sleep(0.02)
+    pytest.fail("the standby never took over")
+
+
+def test_libpq_options_in_the_url_keep_their_spaces() -> None:
+    conninfo, schema, _ = split_store_url(
+        "postgresql://u@h:5432/db?schema=s1&options=-c%20statement_timeout%3D5"
+    )
+    assert schema == "s1"
+    assert conninfo == "postgresql://u@h:5432/db?options=-c%20statement_timeout%3D5"

@@ -34,18 +34,21 @@ from tradeguard.storage.postgres import redact_url, split_store_url
 
 __all__ = ["PostgresLease"]
 
+# Each statement reads the server's clock once (``c.now``): the expiry check and the
+# new expiry use the same instant (clock_timestamp() differs at every call).
 _ACQUIRE = """
-WITH cur AS (
+WITH c AS (
+    SELECT clock_timestamp() AS now
+), cur AS (
     SELECT epoch FROM sessions WHERE session_id = %(s)s FOR UPDATE
 ), won AS (
     INSERT INTO leases AS l (session_id, holder, epoch, acquired_at, renewed_at, expires_at)
-    SELECT %(s)s, %(h)s, cur.epoch + 1, clock_timestamp(), clock_timestamp(),
-           clock_timestamp() + make_interval(secs => %(ttl)s)
-    FROM cur
+    SELECT %(s)s, %(h)s, cur.epoch + 1, c.now, c.now, c.now + make_interval(secs => %(ttl)s)
+    FROM cur, c
     ON CONFLICT (session_id) DO UPDATE SET
         holder = excluded.holder, epoch = excluded.epoch, acquired_at = excluded.acquired_at,
         renewed_at = excluded.renewed_at, expires_at = excluded.expires_at
-    WHERE l.holder = excluded.holder OR l.expires_at <= clock_timestamp()
+    WHERE l.holder = excluded.holder OR l.expires_at <= excluded.acquired_at
     RETURNING l.epoch, l.expires_at
 ), fence AS (
     UPDATE sessions SET epoch = won.epoch FROM won WHERE sessions.session_id = %(s)s
@@ -56,19 +59,19 @@ SELECT won.epoch, won.expires_at, (SELECT count(*) FROM fence) FROM won
 
 _RENEW = """
 UPDATE leases AS l
-SET expires_at = clock_timestamp() + make_interval(secs => %(ttl)s),
-    renewed_at = clock_timestamp()
-FROM sessions AS s
+SET expires_at = c.now + make_interval(secs => %(ttl)s), renewed_at = c.now
+FROM sessions AS s, (SELECT clock_timestamp() AS now) AS c
 WHERE l.session_id = %(s)s AND s.session_id = l.session_id
   AND l.holder = %(h)s AND l.epoch = %(e)s AND s.epoch = %(e)s
-  AND l.expires_at > clock_timestamp()
+  AND l.expires_at > c.now
 RETURNING l.expires_at
 """
 
 _RELEASE = """
-UPDATE leases SET expires_at = clock_timestamp(), renewed_at = clock_timestamp()
-WHERE session_id = %(s)s AND holder = %(h)s AND epoch = %(e)s
-  AND expires_at > clock_timestamp()
+UPDATE leases AS l SET expires_at = c.now, renewed_at = c.now
+FROM (SELECT clock_timestamp() AS now) AS c
+WHERE l.session_id = %(s)s AND l.holder = %(h)s AND l.epoch = %(e)s
+  AND l.expires_at > c.now
 RETURNING 1
 """
 

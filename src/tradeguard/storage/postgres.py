@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -54,7 +54,9 @@ def split_store_url(url: str) -> tuple[str, str, Path]:
     if not _SCHEMA_RE.match(schema):
         raise StoreError(f"invalid PostgreSQL schema name {schema!r}")
     backup_dir = Path(query.pop("backup_dir", "./tradeguard-backups"))
-    return urlunsplit(parts._replace(query=urlencode(query))), schema, backup_dir
+    # quote, not quote_plus: libpq decodes %20 but keeps a '+' (options=-c a=b).
+    rest = urlencode(query, quote_via=quote)
+    return urlunsplit(parts._replace(query=rest)), schema, backup_dir
 
 
 # Binary COPY needs each column's exact type (see migrations.py for the tables).
