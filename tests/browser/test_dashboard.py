@@ -214,7 +214,7 @@ def test_the_page_loads_clean_shows_every_panel_and_updates_live(
         # A start-up in progress as /api/recovery and the stream send it (the service's
         # own recoveries here are over in milliseconds): its phase, done of total, a bar.
         broken.evaluate("""async (doc) => {
-            const panels = await import("/static/js/panels.js");
+            const panels = await import("/static/js/recovery.js");
             panels.renderRecovery({ ok: true, data: doc });
         }""", RECOVERING)
         assert broken.locator("#recovery-state").inner_text() == "recovering…"

@@ -5,11 +5,15 @@
 import { getJson, getToken, postJson, setToken } from "./api.js";
 import { $, el, empty, replace } from "./dom.js";
 import { words } from "./format.js";
+import { renderChart } from "./chart.js";
+import { renderHealth } from "./health.js";
+import { journalRow, journalTable } from "./journal.js";
+import { recoveryRunning, renderRecovery } from "./recovery.js";
+import { RunClock, renderRun } from "./run.js";
+import { pick } from "./shapes.js";
 import {
-  RunClock, journalRow, journalTable, pick, renderBalances, renderChart, renderFlags,
-  recoveryRunning, renderHealth, renderOrders, renderPositions, renderReconciliations, renderRecovery,
-  renderRun,
-} from "./panels.js";
+  renderBalances, renderFlags, renderOrders, renderPositions, renderReconciliations,
+} from "./trading.js";
 
 const JOURNAL_ROWS = 50;
 const FULL_REFRESH_MS = 15000;

@@ -1,8 +1,9 @@
 // A small hand-written SVG line chart: one series, its area, min/max and the last value.
 // Values become floats here only to be drawn; the labels keep the service's text.
 
-import { el, svg } from "./dom.js";
-import { duration, time } from "./format.js";
+import { $, el, replace, svg, unavailable } from "./dom.js";
+import { dec, duration, isBlank, millis, roundDec, time, toDate } from "./format.js";
+import { listOf, pick } from "./shapes.js";
 
 const W = 320;
 const H = 84;
@@ -46,4 +47,55 @@ export function lineChart({ title, points, series, format, empty }) {
     el("span", null, `min ${format(Math.min(...pts.map((p) => p.v)))}`),
     el("span", null, `max ${format(Math.max(...pts.map((p) => p.v)))}`));
   return el("div", { class: "chart" }, head, chart, scale);
+}
+
+function columnPoints(times, values) {
+  if (!Array.isArray(times) || !Array.isArray(values)) return [];
+  return times.map((t, i) => {
+    const v = values[i];
+    const d = toDate(t);
+    return { t: d ? d.getTime() : NaN, v: v === null || v === undefined ? NaN : Number(v),
+             label: typeof v === "string" ? dec(roundDec(v, 2)) : undefined };
+  });
+}
+
+function seriesPoints(raw) {
+  const items = Array.isArray(raw) ? raw : listOf(raw, "points", "values", "items");
+  return items.map((p) => {
+    let t; let v;
+    if (Array.isArray(p)) [t, v] = p;
+    else {
+      t = pick(p, "ts_ns", "ts", "t", "time");
+      v = pick(p, "value", "v", "equity", "p99_seconds", "seconds");
+    }
+    const d = toDate(t);
+    return { t: d ? d.getTime() : NaN, v: Number(v),
+             label: typeof v === "string" ? dec(roundDec(v, 2)) : undefined };
+  }).sort((a, b) => a.t - b.t);
+}
+
+export function renderChart(result) {
+  const body = $("chart-body");
+  if (!result.ok) {
+    replace(body, unavailable("Chart data", result));
+    return;
+  }
+  const data = result.data || {};
+  const times = pick(data, "ts_ns", "ts");
+  const latencyRaw = pick(data, "journal_append_p99_s", "journal_append_p99_seconds", "journal_append_p99") ?? [];
+  const equity = Array.isArray(times) ? columnPoints(times, pick(data, "equity"))
+    : seriesPoints(pick(data, "equity") ?? []);
+  const latency = Array.isArray(times) ? columnPoints(times, latencyRaw) : seriesPoints(latencyRaw);
+  const quote = pick(data, "valuation_asset", "equity_asset", "quote");
+  replace(body,
+    lineChart({
+      title: `Equity${isBlank(quote) ? "" : ` (${quote})`}`, points: equity, series: 1,
+      format: (v) => dec(v.toFixed(2)),
+      empty: "collecting points (one every few seconds)…",
+    }),
+    lineChart({
+      title: "Journal append p99", points: latency.map((p) => ({ ...p, label: undefined })),
+      series: 2, format: (v) => millis(v * 1000),
+      empty: "no appends in the last minute yet",
+    }));
 }

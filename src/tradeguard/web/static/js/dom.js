@@ -79,3 +79,14 @@ export function svg(tag, attrs, ...children) {
   }
   return node;
 }
+
+const STATUS_CLASS = { ok: "ok", warn: "warn", warning: "warn", critical: "crit", crit: "crit" };
+
+// ok / warn / crit (the colours), or muted for anything else.
+export function statusClass(status) {
+  return STATUS_CLASS[String(status || "").toLowerCase()] || "muted";
+}
+
+export function pill(label, cls, title) {
+  return el("span", { class: `pill pill-${cls}`, title: title || null }, label);
+}
