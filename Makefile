@@ -41,8 +41,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src
 
+# The tests wait on subprocesses, sleeps and fsync far more than they compute, so
+# pytest-xdist with 4 workers beats serial even on 2 cores. loadfile keeps each module on
+# one worker (module fixtures are built once); the slow modules go out first
+# (tests/conftest.py). PYTEST_WORKERS=0 runs serially.
+PYTEST_WORKERS ?= 4
 pytest: $(STAMP) system-deps
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: lint typecheck pytest
 

@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 SCRIPTS = sorted(p.stem for p in BENCH.glob("bench_*.py"))
 
-# One worker runs the whole module under xdist (its module fixture is the bench run),
-# and starts it first: it is among the longest.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench_smoke")]
+# Among the longest (the module fixture is the whole bench run): under xdist its module
+# goes out first (tests/conftest.py), to one worker (make test uses --dist loadfile).
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
