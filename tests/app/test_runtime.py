@@ -14,6 +14,7 @@ from tradeguard.app.jobs import JobTable
 from tradeguard.app.runtime import EXIT_FAILED, EXIT_OK, SESSION_JOBS, Runtime
 from tradeguard.config import Config, ReconcileSettings, StorageSettings
 from tradeguard.errors import StaleEpochError
+from tradeguard.health.checks import HealthConfig
 from tradeguard.session import SessionSettings
 from tradeguard.storage import open_store
 from tradeguard.web.config import HttpSettings
@@ -29,6 +30,9 @@ def _config(tmp_path: Path, *, backup_every_seconds: float = 86_400.0) -> Config
             backup_dir=str(tmp_path / "backups"),
         ),
         reconcile=ReconcileSettings(interval_seconds=0.2),
+        # The health job's first round comes after one interval (30 s by default: as long
+        # as _until waits, so "every job ran" only just made it).
+        health=HealthConfig(interval_seconds=0.2),
         # The dashboard runs through the whole lifecycle here, on a free port.
         http=HttpSettings(port=0),
     )
