@@ -65,7 +65,9 @@ def check_balances(
     found: list[Discrepancy],
     checked: list[str],
 ) -> list[AnyEvent]:
-    """``BalanceUpdated`` for every account balance that differs from the journal's."""
+    """``BalanceUpdated`` for every account balance that differs from the journal's; a
+    ``BalanceMismatch`` for each one the journal knew (a first-seen asset is learned).
+    """
     if snapshot.balances is None:
         return []  # the failed fetch is already listed as unchecked
     checked.append("balances")
@@ -127,6 +129,10 @@ def check_balances(
                 cause=_balance_cause(previous, total, tolerance),
             )
         )
+        if previous is None:
+            # The first balance the session ever sees of an asset is learned, not a
+            # discrepancy: there was nothing local to differ from (journaled all the same).
+            continue
         found.append(
             BalanceMismatch(
                 symbol=None, action=action, account=key, local_total=previous,
