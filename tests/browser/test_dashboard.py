@@ -378,7 +378,11 @@ def test_after_kill_9_the_page_shows_the_recovery_resolves_the_flag_and_turns_re
         '#health-body .check[data-check="exchange_reachable"][data-status="critical"]')
     critical.wait_for()
     dot = critical.locator(".dot")
-    assert dot.evaluate("d => getComputedStyle(d).backgroundColor") == _crit_colour(page)
+    # Read until stable: a health update may re-render the panel between finding the dot
+    # and reading its style (a detached node computes no colour).
+    crit = _crit_colour(page)
+    wait_for(lambda: dot.evaluate("d => getComputedStyle(d).backgroundColor") == crit,
+             "the exchange check's dot drawn in the critical colour")
     assert "pill-crit" in (page.locator("#health-overall").get_attribute("class") or "")
     assert page.locator("#health-overall").inner_text() == "health critical"
     assert page.title() == "CRITICAL · tradeguard"  # seen from another tab too
