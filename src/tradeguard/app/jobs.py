@@ -114,17 +114,21 @@ async def supervise(
     *,
     interval_s: float,
     stopping: asyncio.Event,
+    first_after_s: float | None = None,
 ) -> None:
     """Run ``run`` every ``interval_s`` until ``stopping`` is set, recording each pass.
 
-    The first pass runs after one interval. An exception in a pass is recorded and
-    logged and the job goes on; a stop request lets the pass in progress finish.
+    The first pass runs after ``first_after_s`` (default: one interval). An exception
+    in a pass is recorded and logged and the job goes on; a stop request lets the pass
+    in progress finish.
     """
     table.register(name)
+    wait_s = interval_s if first_after_s is None else first_after_s
     while True:
         with_stop = asyncio.ensure_future(stopping.wait())
         try:
-            await asyncio.wait([with_stop], timeout=interval_s)
+            await asyncio.wait([with_stop], timeout=wait_s)
+            wait_s = interval_s
         finally:
             with_stop.cancel()
         if stopping.is_set():

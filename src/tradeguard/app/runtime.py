@@ -316,7 +316,9 @@ class Runtime:
         )
         await self._health.start()
         interval = self.config.health.interval_seconds
-        self._start_job("health", self._health.run, interval)
+        # The first round soon after the start (the page and /api/health show it), then
+        # one every interval.
+        self._start_job("health", self._health.run, interval, first_after_s=min(interval, 1.0))
         self._start_job("alerts", self._alerts.run, min(interval, 5.0))
         for name, (run, every_s) in self.view.read_jobs().items():
             self._start_job(name, run, every_s)
@@ -436,10 +438,12 @@ class Runtime:
             self._alerts.store_failed(failure, time.time_ns())
         await self._alerts.stop()
 
-    def _start_job(self, name: str, run: JobFn, interval_s: float) -> None:
+    def _start_job(
+        self, name: str, run: JobFn, interval_s: float, *, first_after_s: float | None = None
+    ) -> None:
         self._tasks.append(asyncio.create_task(
             supervise(self.jobs, name, run, interval_s=interval_s,
-                      stopping=self._stopping_jobs),
+                      stopping=self._stopping_jobs, first_after_s=first_after_s),
             name=f"runtime-{name}",
         ))
 

@@ -94,6 +94,7 @@ class Grid:
         self.spacing = _decimal_param("spacing", spacing, upper=Decimal("0.5"))
         self.amount = _decimal_param("amount", amount)
         self.placed = 0
+        self._blocked_by: str | None = None  # why the last order was refused, if it was
         self.canceled = 0
         self.last_mid: Decimal | None = None
 
@@ -154,8 +155,14 @@ class Grid:
                         self.symbol, side, OrderType.LIMIT, self.amount, price
                     )
                 except OrderBlockedError as exc:
-                    _log.warning("grid paused by a flag", error=str(exc))
+                    # Once per cause, not every tick: a pause or a flag can last hours.
+                    if str(exc) != self._blocked_by:
+                        _log.warning("grid cannot place orders", reason=str(exc))
+                        self._blocked_by = str(exc)
                     return
+                if self._blocked_by is not None:
+                    _log.info("grid places orders again")
+                    self._blocked_by = None
                 self.placed += 1
 
     def _unsettled(self, session: Session) -> bool:
