@@ -112,3 +112,21 @@ async def test_live_table_at_80_columns_shows_full_client_ids(
         assert "0.00000 / 0.00100" in text
     finally:
         await session.close()
+
+
+async def test_live_table_shows_a_pause_until_resumed(
+    store_config: Config, gateway: CcxtGateway
+) -> None:
+    from tradeguard.domain.events import TradingPaused, TradingResumed
+
+    session = await open_session(store_config, gateway)
+    try:
+        assert "PAUSED" not in render(session)
+        await session.service.append(
+            [TradingPaused(ts_ns=time.time_ns(), by="alice", note="[maintenance]")])
+        table = render(session)
+        assert "PAUSED by alice ([maintenance])" in table  # a note is text, not markup
+        await session.service.append([TradingResumed(ts_ns=time.time_ns(), by="alice")])
+        assert "PAUSED" not in render(session)
+    finally:
+        await session.close()

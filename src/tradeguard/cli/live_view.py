@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -141,6 +142,10 @@ def session_view(
     head.add_row("running", f"{time.monotonic() - started:.0f} s, {session.ticks} ticks")
     head.add_row("exchange", describe_exchange(session.exchange_status.health()))
     head.add_row("health", health_line(health))
+    if state.paused is not None:
+        pause = state.paused
+        why = f" ({pause.note})" if pause.note else ""
+        head.add_row("new orders", f"[bold yellow]PAUSED[/] by {escape(pause.by)}{escape(why)}")
     rec = session.last_reconcile
     if rec is None:
         reconcile = "not run yet"
