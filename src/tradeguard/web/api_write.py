@@ -21,6 +21,7 @@ how to turn them on.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from tradeguard.errors import InvalidRequestError
@@ -53,55 +54,49 @@ def write_routes(
 
     auth = BearerAuth(token, name=token_name, token_env=token_env)
 
-    async def resolve_flag(request: Request) -> Response:
-        if (refused := auth.refuse(request)) is not None:
-            return refused
-        body = await _read_body(request)
-        if not isinstance(body, dict):
-            return body
+    def guarded(act: Callable[[Request, Json], Awaitable[Json]]) -> Callable[
+        [Request], Awaitable[Response]
+    ]:
+        """The token first (before the body is read), then the body, then ``act``."""
+
+        async def endpoint(request: Request) -> Response:
+            if (refused := auth.refuse(request)) is not None:
+                return refused
+            body = await _read_body(request)
+            if not isinstance(body, dict):
+                return body
+            return json_response(await act(request, body))
+
+        return endpoint
+
+    async def resolve_flag(request: Request, body: Json) -> Json:
         fields = _fields(body, required=("action",), optional=("note",))
         flag_id = request.path_params["flag_id"]
         if not 0 < len(flag_id) <= _MAX_FLAG_ID_CHARS:
             raise InvalidRequestError(
                 f"flag id must be 1-{_MAX_FLAG_ID_CHARS} characters (see GET /api/flags)"
             )
-        result = await view.resolve_flag(
+        return await view.resolve_flag(
             flag_id, action=fields["action"], note=fields.get("note", ""), who=auth.name
         )
-        return json_response(result)
 
-    async def reconcile(request: Request) -> Response:
-        if (refused := auth.refuse(request)) is not None:
-            return refused
-        body = await _read_body(request)
-        if not isinstance(body, dict):
-            return body
+    async def reconcile(request: Request, body: Json) -> Json:
         _fields(body, required=(), optional=())
-        return json_response(await view.reconcile_now(who=auth.name))
+        return await view.reconcile_now(who=auth.name)
 
-    async def pause(request: Request) -> Response:
-        if (refused := auth.refuse(request)) is not None:
-            return refused
-        body = await _read_body(request)
-        if not isinstance(body, dict):
-            return body
+    async def pause(request: Request, body: Json) -> Json:
         fields = _fields(body, required=(), optional=("note",))
-        return json_response(await view.pause(who=auth.name, note=fields.get("note", "")))
+        return await view.pause(who=auth.name, note=fields.get("note", ""))
 
-    async def resume(request: Request) -> Response:
-        if (refused := auth.refuse(request)) is not None:
-            return refused
-        body = await _read_body(request)
-        if not isinstance(body, dict):
-            return body
+    async def resume(request: Request, body: Json) -> Json:
         fields = _fields(body, required=(), optional=("note",))
-        return json_response(await view.resume(who=auth.name, note=fields.get("note", "")))
+        return await view.resume(who=auth.name, note=fields.get("note", ""))
 
     return [
-        Route("/api/flags/{flag_id:path}/resolve", resolve_flag, methods=["POST"]),
-        Route("/api/reconcile", reconcile, methods=["POST"]),
-        Route("/api/pause", pause, methods=["POST"]),
-        Route("/api/resume", resume, methods=["POST"]),
+        Route("/api/flags/{flag_id:path}/resolve", guarded(resolve_flag), methods=["POST"]),
+        Route("/api/reconcile", guarded(reconcile), methods=["POST"]),
+        Route("/api/pause", guarded(pause), methods=["POST"]),
+        Route("/api/resume", guarded(resume), methods=["POST"]),
     ]
 
 
