@@ -151,6 +151,10 @@ async def test_metrics_of_a_running_service_follow_what_it_did(tmp_path: Path) -
         seen = rounds.runs
         await until(lambda: (s := runtime.jobs.status("health")) is not None and s.runs > seen,
                     "another health round")
+        # A round appends only when a check changes: journal something for certain.
+        await runtime.session.submit_order(
+            "BTC/USDT", "sell", "limit", Decimal("0.001"), Decimal(70001)
+        )
         second = await scrape(runtime.http_url)
         assert second.value("tradeguard_events_appended_total") > events
         assert second.value("tradeguard_exchange_request_seconds_count",
