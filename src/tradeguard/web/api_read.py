@@ -121,30 +121,24 @@ def read_routes(view: ServiceView) -> list[Any]:
     """Starlette routes of the read endpoints of ``view``."""
     from starlette.routing import Route
 
-    async def status(request: Request) -> Response:
-        _Query(request)
-        return json_response(view.status())
+    def no_params(read: Callable[[], Any]) -> Callable[[Request], Awaitable[Response]]:
+        """An endpoint that takes no query parameter (any one is a 400) and answers
+        ``read()``."""
 
-    async def recovery(request: Request) -> Response:
-        _Query(request)
-        return json_response(view.recovery())
+        async def endpoint(request: Request) -> Response:
+            _Query(request)
+            return json_response(read())
 
-    async def health(request: Request) -> Response:
-        _Query(request)
-        return json_response(view.health())
+        return endpoint
+
+    status, recovery, health = no_params(view.status), no_params(view.recovery), \
+        no_params(view.health)
+    positions, balances = no_params(view.positions), no_params(view.balances)
 
     async def orders(request: Request) -> Response:
         query = _Query(request, "status", "symbol")
         return json_response(view.orders(status=query.text("status"),
                                          symbol=query.text("symbol")))
-
-    async def positions(request: Request) -> Response:
-        _Query(request)
-        return json_response(view.positions())
-
-    async def balances(request: Request) -> Response:
-        _Query(request)
-        return json_response(view.balances())
 
     async def reconciliations(request: Request) -> Response:
         query = _Query(request, "limit")
